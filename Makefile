@@ -1,0 +1,54 @@
+# MedFusion — two commands: `make run` (the whole course) and `make test` (what CI runs).
+# Both create or update the local virtualenv .venv from pyproject.toml when needed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed
+QUICK  ?= 0
+# Notebook cells may take this long in quick mode before nbval fails them.
+CELL_TIMEOUT ?= 300
+# pytest workers: both cores of a laptop by default.
+WORKERS ?= 2
+
+export PATH := $(BIN):$(PATH)
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: all venv data run test test-lib test-notebooks exercises lab bench clean
+
+all: run
+
+venv: $(STAMP)
+
+# Reinstall whenever the dependency list changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (MedFusion)" >/dev/null
+	@touch $@
+
+data: venv
+	$(BIN)/medfusion data build
+
+run: venv
+	$(BIN)/medfusion course run $(if $(filter 1 true yes,$(QUICK)),--quick,)
+
+exercises: venv
+	$(BIN)/medfusion exercises build
+
+test: venv
+	$(BIN)/medfusion data build
+	$(BIN)/medfusion exercises check
+	MEDFUSION_QUICK=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile \
+		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
+
+lab: venv
+	$(BIN)/medfusion data build
+	$(BIN)/jupyter lab --notebook-dir=.
+
+bench: venv
+	@echo "usage: $(BIN)/medfusion bench NAME   (see: medfusion bench --help)"
+
+clean:
+	rm -rf build .pytest_cache

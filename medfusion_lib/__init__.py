@@ -1,0 +1,1 @@
+"""MedFusion course library."""

@@ -1,0 +1,64 @@
+"""``medfusion bench NAME``: each benchmark prints a table and writes ``build/bench/NAME.json``.
+
+A benchmark is a module ``medfusion_lib/bench/NAME.py`` with a function ``run(quick: bool) -> (rows, payload)``:
+``rows`` is a list of dicts printed as a table, ``payload`` a JSON-able dict written to the file. Adding the
+module adds the benchmark.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import time
+from pathlib import Path
+
+from medfusion_lib.atomic import atomic_write_text
+from medfusion_lib.config import build_dir
+from medfusion_lib.errors import UserError
+
+
+
+def benchmark_names() -> list[str]:
+    """Every module in this package (not starting with ``_``) is a benchmark."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def format_table(rows: list[dict]) -> str:
+    """Rows of dicts as a plain text table (floats to 4 significant digits)."""
+    if not rows:
+        return "(no rows)"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    body = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
+    line = lambda cells: "  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def run_bench(name: str, quick: bool = False, out_dir: Path | None = None) -> Path:
+    """Run benchmark ``name``; print its table; write its JSON; return the JSON path."""
+    if name not in benchmark_names():
+        raise UserError(f"unknown benchmark {name!r}; choose one of: {', '.join(benchmark_names())}")
+    func = importlib.import_module(f"medfusion_lib.bench.{name}").run
+    started = time.time()
+    rows, payload = func(quick=quick)
+    payload = {
+        "benchmark": name,
+        "quick": quick,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpu_count": __import__("os").cpu_count()},
+        "wall_seconds": round(time.time() - started, 3),
+        **payload,
+    }
+    out = (out_dir or build_dir() / "bench") / f"{name}.json"
+    atomic_write_text(out, json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+    print(format_table(rows))
+    print(f"\nwrote {out}")
+    return out

@@ -1,0 +1,21 @@
+"""``medfusion bench NAME [--quick]``."""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    from medfusion_lib.bench import benchmark_names
+
+    parser = subparsers.add_parser("bench", help="run a benchmark: print a table, write build/bench/NAME.json")
+    parser.add_argument("name", choices=benchmark_names(), help="which benchmark")
+    parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for CI smoke tests)")
+    parser.add_argument("--out", default=None, help="folder for the JSON (default build/bench)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from pathlib import Path
+
+    from medfusion_lib.bench import run_bench
+
+    run_bench(args.name, quick=args.quick, out_dir=Path(args.out) if args.out else None)
+    return 0

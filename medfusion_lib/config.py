@@ -1,0 +1,67 @@
+"""Course-wide settings: quick mode, seeding, the device, and where files live."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+QUICK_ENV = "MEDFUSION_QUICK"
+DATA_ENV = "MEDFUSION_DATA_DIR"
+BUILD_ENV = "MEDFUSION_BUILD_DIR"
+
+
+def env_quick() -> bool:
+    """True when ``MEDFUSION_QUICK`` is set to a true value (1, true, yes)."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_quick(quick: bool = False) -> bool:
+    """Quick mode is on when the notebook parameter says so (papermill) or the environment does (nbval, lab)."""
+    return bool(quick) or env_quick()
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python, NumPy and (when installed) PyTorch so a run repeats exactly; returns the seed."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:  # the text-only lessons work without torch
+        return seed
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return seed
+
+
+def pick_device(prefer: str | None = None) -> str:
+    """``"cuda"`` when a GPU is present (or ``prefer`` names a device), else ``"cpu"``."""
+    if prefer:
+        return prefer
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def repo_root() -> Path:
+    """The course checkout this library lives in (the folder holding ``medfusion_lib/``)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def _from_env_or(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def datasets_dir() -> Path:
+    """Where cohorts are built: ``$MEDFUSION_DATA_DIR`` or ``<repo>/datasets``."""
+    return _from_env_or(DATA_ENV, repo_root() / "datasets")
+
+
+def build_dir() -> Path:
+    """Where executed notebooks, reports and benchmark JSON go: ``$MEDFUSION_BUILD_DIR`` or ``<repo>/build``."""
+    return _from_env_or(BUILD_ENV, repo_root() / "build")

@@ -1,0 +1,82 @@
+"""Key figures: a lesson shows the numbers it is about, and ``make run`` gathers them into build/report.md.
+
+``show_key_figures`` displays a small table and tags the output with a MIME type of its own, so the
+report builder can read the figures back out of the executed notebooks without any side files.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import nbformat
+
+FIGURES_MIME = "application/vnd.medfusion.key-figures+json"
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def show_key_figures(figures: dict, title: str = "Key figures"):
+    """Display ``figures`` (name -> number or short text) as a table; returns them, cleaned."""
+    clean = {str(k): _clean(v) for k, v in figures.items()}
+    lines = [f"**{title}**", "", "| figure | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in clean.items()]
+    markdown = "\n".join(lines)
+    try:
+        from IPython.display import display
+
+        display({FIGURES_MIME: {"title": title, "figures": clean}, "text/markdown": markdown,
+                 "text/plain": "\n".join(f"{k}: {_fmt(v)}" for k, v in clean.items())}, raw=True)
+    except ImportError:  # plain Python: just print
+        print(markdown)
+    return clean
+
+
+def read_key_figures(notebook_path: str | Path) -> list[dict]:
+    """The key-figure blocks an executed notebook displayed, in order."""
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    blocks = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if FIGURES_MIME in data:
+                payload = data[FIGURES_MIME]
+                blocks.append(json.loads(payload) if isinstance(payload, str) else payload)
+    return blocks
+
+
+def build_report(executed: list[tuple[str, Path, float | None, str | None]], out: Path, mode: str) -> Path:
+    """Write ``out`` (markdown): one section per executed notebook with its key figures.
+
+    ``executed``: (notebook name, executed path, seconds, error message or None) per notebook.
+    """
+    from medfusion_lib.atomic import atomic_write_text
+
+    lines = [f"# MedFusion course run ({mode} mode)", "",
+             "Semi-synthetic data, educational use only: these figures say nothing about real patients.", "",
+             "| notebook | status | seconds |", "|---|---|---|"]
+    for name, _path, seconds, error in executed:
+        status = "ok" if error is None else "FAILED"
+        lines.append(f"| {name} | {status} | {'' if seconds is None else f'{seconds:.1f}'} |")
+    for name, path, _seconds, error in executed:
+        lines += ["", f"## {name}", ""]
+        if error is not None:
+            lines += [f"Execution failed: `{error}`", ""]
+        blocks = read_key_figures(path) if Path(path).exists() else []
+        if not blocks and error is None:
+            lines.append("(this notebook reports no key figures)")
+        for block in blocks:
+            lines += [f"**{block.get('title', 'Key figures')}**", "", "| figure | value |", "|---|---|"]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in block.get("figures", {}).items()]
+            lines.append("")
+    return atomic_write_text(out, "\n".join(lines) + "\n")
