@@ -1,0 +1,461 @@
+"""Exercise authoring: ``solutions/*.ipynb`` is the single source; ``exercises/`` is generated from it.
+
+A solution notebook marks its cells with nbgrader's metadata plus our exercise key (docs/ARCHITECTURE.md)::
+
+    {"nbgrader": {"grade_id": "ex1_answer", "solution": true, "grade": false, "locked": false,
+                  "points": 0, "schema_version": 3},
+     "medfusion": {"exercise": "ex1"}}
+
+- answer cells (``solution: true``): the answer lies between ``### BEGIN SOLUTION`` / ``### END SOLUTION``;
+  the student copy gets ``raise NotImplementedError("...")`` at the same indentation instead.
+- test cells (``grade: true``, ``points: N``): visible asserts, then hidden ones between
+  ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` (markers at column 0), removed from the student copy.
+- locked cells (``locked: true``): instructions or setup the grader restores before it runs a submission.
+
+``build_exercises`` writes the student copies (outputs stripped, kernelspec ``python3``, cell ids kept);
+``check_exercises`` lists every problem (stale copy, missing metadata, unbalanced markers, leaks).
+The helpers ``solution_cell``, ``test_cell`` and ``locked_cell`` stamp the metadata for notebook authors.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import nbformat
+
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+MARKERS = (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END)
+MARKDOWN_ANSWER = "YOUR ANSWER HERE"
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+GRADE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Cell metadata kept in student copies; execution records (papermill, timings) are dropped.
+KEPT_CELL_METADATA = ("nbgrader", "medfusion", "tags", "editable", "deletable", "slideshow")
+# A solution or hidden-test line shorter than this is too generic ("return x") to count as a leak.
+MIN_LEAK_LINE = 12
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a solution notebook or its generated copy."""
+
+    notebook: str
+    message: str
+    cell: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.notebook} (cell {self.cell})" if self.cell else self.notebook
+        return f"{where}: {self.message}"
+
+
+class AuthoringError(ValueError):
+    """Raised by ``build_exercises`` when a source notebook has problems; nothing is written then."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the solution notebooks:\n{lines}")
+
+
+# --------------------------------------------------------------------------- cell roles and metadata
+
+def grading_meta(cell) -> dict:
+    """The cell's nbgrader metadata ({} for an ordinary cell)."""
+    return dict(cell.get("metadata", {}).get("nbgrader", {}) or {})
+
+
+def exercise_of(cell) -> str | None:
+    """The exercise key (``medfusion.exercise``) a cell belongs to, or None."""
+    return (cell.get("metadata", {}).get("medfusion", {}) or {}).get("exercise")
+
+
+def cell_role(cell) -> str | None:
+    """``"solution"``, ``"test"``, ``"locked"`` or None for an ordinary cell."""
+    meta = grading_meta(cell)
+    if meta.get("grade"):
+        return "test"
+    if meta.get("solution"):
+        return "solution"
+    if meta.get("locked"):
+        return "locked"
+    return None
+
+
+def _metadata(grade_id: str, *, solution: bool, grade: bool, locked: bool, points: float,
+              exercise: str | None, tags: Iterable[str] = ()) -> dict:
+    meta: dict = {"nbgrader": {"grade_id": grade_id, "solution": solution, "grade": grade, "locked": locked,
+                               "points": points, "schema_version": 3}}
+    if exercise is not None:
+        meta["medfusion"] = {"exercise": exercise}
+    if tags:
+        meta["tags"] = list(tags)
+    return meta
+
+
+def solution_cell(source: str, grade_id: str, exercise: str, markdown: bool = False):
+    """An answer cell (code, or markdown for a written answer); its id is the grade id, so it stays stable."""
+    make = nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell
+    return make(source, id=grade_id, metadata=_metadata(grade_id, solution=True, grade=False, locked=False,
+                                                        points=0, exercise=exercise))
+
+
+def test_cell(source: str, grade_id: str, exercise: str, points: float):
+    """A graded test cell worth ``points``: visible asserts first, then a hidden-tests region."""
+    if not points > 0:
+        raise ValueError(f"test cell {grade_id!r} must be worth a positive number of points; got {points!r}")
+    return nbformat.v4.new_code_cell(source, id=grade_id, metadata=_metadata(
+        grade_id, solution=False, grade=True, locked=True, points=points, exercise=exercise))
+
+
+def locked_cell(source: str, grade_id: str, markdown: bool = False, tags: Iterable[str] = (),
+                exercise: str | None = None):
+    """A read-only cell (instructions, setup, the parameters cell) that the grader restores."""
+    make = nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell
+    return make(source, id=grade_id, metadata=_metadata(grade_id, solution=False, grade=False, locked=True,
+                                                        points=0, exercise=exercise, tags=tags))
+
+
+# --------------------------------------------------------------------------- marker regions
+
+def _marker(line: str) -> str | None:
+    stripped = line.strip()
+    for marker in MARKERS:
+        if stripped.startswith(marker):
+            return marker
+    return None
+
+
+def regions(source: str, begin: str, end: str) -> list[tuple[bool, list[str]]]:
+    """Split ``source`` into ``(inside, lines)`` runs around ``begin``/``end`` markers (marker lines dropped).
+
+    Raises ValueError when the markers are unbalanced or nested.
+    """
+    runs: list[tuple[bool, list[str]]] = [(False, [])]
+    inside = False
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = _marker(line)
+        if marker == begin:
+            if inside:
+                raise ValueError(f"line {number}: {begin!r} inside another region (missing {end!r}?)")
+            inside = True
+            runs.append((True, [line]))
+        elif marker == end:
+            if not inside:
+                raise ValueError(f"line {number}: {end!r} without a matching {begin!r}")
+            inside = False
+            runs[-1][1].append(line)
+            runs.append((False, []))
+        else:
+            runs[-1][1].append(line)
+    if inside:
+        raise ValueError(f"{begin!r} is never closed with {end!r}")
+    # Inside runs carry their marker lines (first and last) so callers can read the indentation.
+    return [(flag, lines) for flag, lines in runs if lines or flag]
+
+
+def stub_source(source: str, exercise: str | None, markdown: bool = False) -> str:
+    """The student version of an answer cell: each solution region becomes a stub at its indentation."""
+    label = exercise or "this exercise"
+    if SOLUTION_BEGIN not in source:  # nbgrader's rule: a marked cell without markers is replaced whole
+        if markdown:
+            return MARKDOWN_ANSWER
+        return f'# YOUR CODE HERE\nraise NotImplementedError("{label}: write your answer here")'
+    out: list[str] = []
+    for inside, lines in regions(source, SOLUTION_BEGIN, SOLUTION_END):
+        if not inside:
+            out.extend(lines)
+            continue
+        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+        if markdown:
+            out.append(f"{indent}{MARKDOWN_ANSWER}")
+        else:
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f'{indent}raise NotImplementedError("{label}: write your answer here")')
+    return "\n".join(out)
+
+
+def strip_hidden(source: str) -> str:
+    """A test cell without its hidden-tests regions (and without trailing blank lines they leave)."""
+    kept = [line for inside, lines in regions(source, HIDDEN_BEGIN, HIDDEN_END) if not inside for line in lines]
+    return "\n".join(kept).rstrip()
+
+
+def split_test_source(source: str) -> list[tuple[bool, str]]:
+    """A test cell as ``(hidden, code)`` chunks in order, so the grader can run hidden checks on their own.
+
+    Markers must be at column 0 (``check_exercises`` enforces it), so every chunk is valid on its own.
+    """
+    chunks = []
+    for inside, lines in regions(source, HIDDEN_BEGIN, HIDDEN_END):
+        body = lines[1:-1] if inside else lines
+        text = "\n".join(body).strip("\n")
+        if text.strip():
+            chunks.append((inside, text))
+    return chunks
+
+
+# --------------------------------------------------------------------------- student copies
+
+def student_version(solution_nb, assignment: str):
+    """The student copy of a solution notebook (a new object; the source is never touched)."""
+    nb = copy.deepcopy(solution_nb)
+    for cell in nb.cells:
+        role = cell_role(cell)
+        if role == "solution":
+            cell.source = stub_source(cell.source, exercise_of(cell), markdown=cell.cell_type == "markdown")
+        elif role == "test":
+            cell.source = strip_hidden(cell.source)
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
+        if role in ("test", "locked"):
+            cell.metadata["editable"] = False
+            cell.metadata["deletable"] = False
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata = {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+        "medfusion": {"assignment": assignment,
+                      "generated_from": f"solutions/{assignment}.ipynb",
+                      "note": "generated by `medfusion exercises build`: edit the solution notebook, not this copy"},
+    }
+    nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor", 5)))
+    return nb
+
+
+def serialize(nb) -> str:
+    """The exact text written to disk (so staleness is a plain text comparison)."""
+    return nbformat.writes(nb, version=4) + "\n"
+
+
+def read_notebook(path: str | Path):
+    """Read a notebook as nbformat v4; ValueError naming the file when it is not one."""
+    path = Path(path)
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # nbformat raises several types for unreadable JSON
+        raise ValueError(f"{path} is not a readable notebook: {exc}") from None
+
+
+# --------------------------------------------------------------------------- lint
+
+def lint_solution(nb, name: str) -> list[Problem]:
+    """Problems that would make a solution notebook unsafe to build or to grade."""
+    problems: list[Problem] = []
+    add = lambda message, cell=None: problems.append(Problem(name, message, cell))  # noqa: E731
+    if int(nb.get("nbformat", 0)) != 4 or int(nb.get("nbformat_minor", 0)) < 5:
+        add("must be nbformat 4.5 or later (cells need stable ids); re-save it with nbformat>=5.1")
+    seen_ids: set[str] = set()
+    seen_grade_ids: set[str] = set()
+    points_by_exercise: dict[str, float] = {}
+    exercises_with_answers: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        cid = cell.get("id")
+        label = cid or f"#{index}"
+        if not cid:
+            add("cell has no id; re-save the notebook with nbformat>=5.1", label)
+        elif cid in seen_ids:
+            add(f"cell id {cid!r} repeats", label)
+        seen_ids.add(cid)
+        role = cell_role(cell)
+        meta = grading_meta(cell)
+        source = cell.source
+        present = {m for m in MARKERS if m in source}
+        solution_markers = present & {SOLUTION_BEGIN, SOLUTION_END}
+        hidden_markers = present & {HIDDEN_BEGIN, HIDDEN_END}
+        if solution_markers and role != "solution":
+            add("has solution markers but is not an answer cell (nbgrader.solution is not true): "
+                "the answer would leak into the student copy", label)
+        if hidden_markers and role != "test":
+            add("has hidden-test markers but is not a test cell (nbgrader.grade is not true): "
+                "the hidden tests would leak into the student copy", label)
+        if role is None:
+            continue
+        grade_id = meta.get("grade_id")
+        if not grade_id:
+            add(f"{role} cell lacks nbgrader.grade_id", label)
+        elif not GRADE_ID_PATTERN.match(str(grade_id)):
+            add(f"grade_id {grade_id!r} must be 1-64 letters, digits, '_' or '-'", label)
+        elif grade_id in seen_grade_ids:
+            add(f"grade_id {grade_id!r} repeats; every graded cell needs its own", label)
+        else:
+            seen_grade_ids.add(grade_id)
+        exercise = exercise_of(cell)
+        if role == "solution":
+            if not exercise:
+                add("answer cell lacks medfusion.exercise", label)
+            else:
+                exercises_with_answers.add(exercise)
+            try:
+                regions(source, SOLUTION_BEGIN, SOLUTION_END)
+            except ValueError as exc:
+                add(f"unbalanced solution markers: {exc}", label)
+        if role == "test":
+            if cell.cell_type != "code":
+                add("test cell must be a code cell", label)
+            if not exercise:
+                add("test cell lacks medfusion.exercise", label)
+            points = meta.get("points")
+            if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+                add(f"test cell needs nbgrader.points > 0; got {points!r}", label)
+            elif exercise:
+                points_by_exercise[exercise] = points_by_exercise.get(exercise, 0) + points
+            try:
+                regions(source, HIDDEN_BEGIN, HIDDEN_END)
+            except ValueError as exc:
+                add(f"unbalanced hidden-test markers: {exc}", label)
+            for line in source.splitlines():
+                if _marker(line) in (HIDDEN_BEGIN, HIDDEN_END) and line[:1].isspace():
+                    add("hidden-test markers must start at column 0 (the grader runs hidden checks "
+                        "as cells of their own)", label)
+                    break
+    for exercise in sorted(exercises_with_answers - set(points_by_exercise)):
+        add(f"exercise {exercise!r} has an answer cell but no test cell worth points")
+    return problems
+
+
+def _leak_lines(text: str) -> set[str]:
+    lines = set()
+    for line in text.splitlines():
+        stripped = line.strip()
+        if len(stripped) >= MIN_LEAK_LINE and not stripped.startswith("#") and _marker(stripped) is None:
+            lines.add(stripped)
+    return lines
+
+
+def secret_lines(solution_nb) -> set[str]:
+    """Lines that must never appear in a student copy: answer regions and hidden tests."""
+    secret: set[str] = set()
+    for cell in solution_nb.cells:
+        role = cell_role(cell)
+        try:
+            if role == "solution":
+                if SOLUTION_BEGIN in cell.source:
+                    runs = regions(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+                    secret |= {ln for inside, lines in runs if inside for ln in _leak_lines("\n".join(lines))}
+                else:
+                    secret |= _leak_lines(cell.source)
+            elif role == "test":
+                runs = regions(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+                secret |= {ln for inside, lines in runs if inside for ln in _leak_lines("\n".join(lines))}
+        except ValueError:
+            continue  # unbalanced markers are reported by lint
+    # A line that is also in a visible part of the source (a shared import, say) is not a secret.
+    visible = student_version(solution_nb, "x") if not lint_solution(solution_nb, "x") else None
+    if visible is not None:
+        for cell in visible.cells:
+            secret -= {line.strip() for line in cell.source.splitlines()}
+    return secret
+
+
+def leaks(student_nb, solution_nb, name: str) -> list[Problem]:
+    """Markers, answers, hidden tests or outputs found in a student copy."""
+    problems = []
+    secret = secret_lines(solution_nb)
+    for index, cell in enumerate(student_nb.cells):
+        label = cell.get("id") or f"#{index}"
+        for marker in MARKERS:
+            if marker in cell.source:
+                problems.append(Problem(name, f"contains the marker {marker!r}", label))
+        for line in sorted({ln.strip() for ln in cell.source.splitlines()} & secret):
+            problems.append(Problem(name, f"leaks answer or hidden-test text: {line[:80]!r}", label))
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+            problems.append(Problem(name, "has outputs or an execution count (outputs may show answers)", label))
+    return problems
+
+
+# --------------------------------------------------------------------------- build and check
+
+def _sources(solutions_dir: Path) -> list[Path]:
+    if not solutions_dir.is_dir():
+        raise FileNotFoundError(f"no solutions folder at {solutions_dir}; create it or pass the right path")
+    return sorted(p for p in solutions_dir.glob("*.ipynb") if not p.name.startswith("."))
+
+
+def _is_generated(path: Path) -> bool:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return False
+    return "generated_from" in meta.get("medfusion", {})
+
+
+def expected_exercises(solutions_dir: str | Path) -> tuple[dict[str, str], list[Problem]]:
+    """``{file name: text}`` the build would write, and the problems found in the sources."""
+    solutions_dir = Path(solutions_dir)
+    expected: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path in _sources(solutions_dir):
+        name = f"{solutions_dir.name}/{path.name}"
+        try:
+            nb = read_notebook(path)
+        except ValueError as exc:
+            problems.append(Problem(name, str(exc)))
+            continue
+        found = lint_solution(nb, name)
+        problems += found
+        if not found:
+            expected[path.name] = serialize(student_version(nb, path.stem))
+    return expected, problems
+
+
+def build_exercises(solutions_dir: str | Path, exercises_dir: str | Path) -> list[Path]:
+    """Write a student copy of every solution notebook; returns the files written or refreshed.
+
+    Every source is checked first: on any problem nothing is written (``AuthoringError`` lists them all).
+    Each file is replaced atomically; generated copies whose source is gone are removed.
+    """
+    from medfusion_lib.atomic import atomic_write_text
+
+    exercises_dir = Path(exercises_dir)
+    expected, problems = expected_exercises(solutions_dir)
+    if problems:
+        raise AuthoringError(problems)
+    exercises_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, text in expected.items():
+        target = exercises_dir / file_name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            atomic_write_text(target, text)
+            written.append(target)
+    for orphan in exercises_dir.glob("*.ipynb"):
+        if orphan.name not in expected and _is_generated(orphan):
+            orphan.unlink()
+    return written
+
+
+def check_exercises(solutions_dir: str | Path, exercises_dir: str | Path) -> list[Problem]:
+    """Every problem with the sources and their generated copies; an empty list means all is well."""
+    solutions_dir, exercises_dir = Path(solutions_dir), Path(exercises_dir)
+    expected, problems = expected_exercises(solutions_dir)
+    fix = "run `medfusion exercises build`"
+    for path in _sources(solutions_dir):
+        target = exercises_dir / path.name
+        name = f"{exercises_dir.name}/{path.name}"
+        if not target.exists():
+            problems.append(Problem(name, f"is missing; {fix}"))
+            continue
+        try:
+            student_nb = read_notebook(target)
+            solution_nb = read_notebook(path)
+        except ValueError as exc:
+            problems.append(Problem(name, str(exc)))
+            continue
+        problems += leaks(student_nb, solution_nb, name)
+        if path.name in expected and target.read_text(encoding="utf-8") != expected[path.name]:
+            problems.append(Problem(name, f"is stale (differs from what {solutions_dir.name}/{path.name} "
+                                          f"builds); {fix}"))
+    sources = {p.name for p in _sources(solutions_dir)}
+    if exercises_dir.is_dir():
+        for orphan in sorted(exercises_dir.glob("*.ipynb")):
+            if orphan.name not in sources:
+                problems.append(Problem(f"{exercises_dir.name}/{orphan.name}",
+                                        f"has no source in {solutions_dir.name}/; delete it or {fix}"))
+    return problems
