@@ -1,0 +1,64 @@
+"""The instructor's side of an assignment: the solution notebook and what it grades."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from medfusion_lib.authoring import cell_role, exercise_of, grading_meta, lint_solution, read_notebook, \
+    student_version
+
+
+@dataclass
+class Assignment:
+    """A solution notebook, its student version, and its graded cells by grade id."""
+
+    name: str
+    solution: object            # nbformat NotebookNode, with answers and hidden tests
+    student: object             # what students were given (authoring.student_version)
+    sha256: str                 # of the solution file: a changed source re-grades everything
+
+    @property
+    def graded(self) -> dict[str, object]:
+        """grade_id -> solution cell, for every answer, test and locked cell."""
+        return {grading_meta(c)["grade_id"]: c for c in self.solution.cells if cell_role(c)}
+
+    @property
+    def student_cells(self) -> dict[str, object]:
+        return {grading_meta(c)["grade_id"]: c for c in self.student.cells if cell_role(c)}
+
+    @property
+    def exercises(self) -> dict[str, float]:
+        """exercise -> max points, in notebook order."""
+        totals: dict[str, float] = {}
+        for cell in self.solution.cells:
+            if cell_role(cell) == "test":
+                totals[exercise_of(cell)] = totals.get(exercise_of(cell), 0) + float(grading_meta(cell)["points"])
+        return totals
+
+
+def load_assignment(name_or_path: str | Path, solutions_dir: str | Path | None = None) -> Assignment:
+    """``00_warmup`` (looked up in solutions/) or a path to a solution notebook.
+
+    ValueError with what to do when the notebook is missing or not gradable.
+    """
+    from medfusion_lib.config import repo_root
+
+    path = Path(name_or_path)
+    if path.suffix != ".ipynb":
+        folder = Path(solutions_dir) if solutions_dir else repo_root() / "solutions"
+        path = folder / f"{name_or_path}.ipynb"
+        if not path.is_file():
+            known = sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+            raise ValueError(f"unknown assignment {str(name_or_path)!r}: no {path}; "
+                             f"known assignments: {', '.join(known) or 'none'}")
+    elif not path.is_file():
+        raise ValueError(f"no solution notebook at {path}")
+    data = path.read_bytes()
+    solution = read_notebook(path)
+    problems = lint_solution(solution, path.name)
+    if problems:
+        raise ValueError(f"{path} cannot be graded: " + "; ".join(str(p) for p in problems))
+    if not any(cell_role(c) == "test" for c in solution.cells):
+        raise ValueError(f"{path} has no graded test cells")
+    return Assignment(path.stem, solution, student_version(solution, path.stem), hashlib.sha256(data).hexdigest())

@@ -1,0 +1,193 @@
+"""Grade a class: find the submissions, fan out over local processes or a Dask cluster, save as we go.
+
+Accepted layouts for each SUBMISSION argument (the student id is in brackets):
+
+- a notebook file ``alice.ipynb``                                  [alice]
+- a folder of notebooks ``submitted/alice.ipynb, submitted/bob.ipynb``   [alice, bob]
+- a folder of student folders ``submitted/alice/00_warmup.ipynb``  [alice]; a student folder must hold
+  ``<ASSIGNMENT>.ipynb`` or exactly one notebook.
+
+Hidden files and ``.ipynb_checkpoints`` are ignored. Two submissions with one student id are a mistake
+(exit 2), never a silent overwrite.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from medfusion_lib.errors import UserError
+from medfusion_lib.grading.assignment import Assignment
+from medfusion_lib.grading.feedback import feedback_html
+from medfusion_lib.grading.grade import grade_submission
+from medfusion_lib.grading.limits import Limits
+from medfusion_lib.grading.results import ExerciseResult, SubmissionResult
+from medfusion_lib.grading.store import (cache_key, load_cached, save_result, write_histograms, write_tables)
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._@-]+")
+
+
+def student_id(name: str) -> str:
+    """A file-name-safe student id from a file or folder name."""
+    cleaned = _SAFE_ID.sub("_", name).strip("._") or "student"
+    return cleaned[:100]
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name != ".ipynb_checkpoints"
+
+
+def discover(paths: Iterable[str | Path], assignment: str) -> list[tuple[str, Path]]:
+    """(student id, notebook path) for every submission under ``paths`` (layouts in the module docstring)."""
+    found: dict[str, Path] = {}
+
+    def add(student: str, path: Path) -> None:
+        student = student_id(student)
+        if student in found and found[student].resolve() != path.resolve():
+            raise UserError(f"two submissions for student {student!r}: {found[student]} and {path}; "
+                            "rename one or grade them separately")
+        found[student] = path
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            add(path.stem, path)
+        elif path.is_dir():
+            for entry in sorted(filter(_visible, path.iterdir())):
+                if entry.is_file() and entry.suffix == ".ipynb":
+                    add(entry.stem, entry)
+                elif entry.is_dir():
+                    notebooks = sorted(p for p in entry.glob("*.ipynb") if _visible(p))
+                    named = entry / f"{assignment}.ipynb"
+                    if named.is_file():
+                        add(entry.name, named)
+                    elif len(notebooks) == 1:
+                        add(entry.name, notebooks[0])
+                    elif notebooks:
+                        raise UserError(f"{entry} holds {len(notebooks)} notebooks and none is named "
+                                        f"{assignment}.ipynb; keep one per student folder")
+        else:
+            raise UserError(f"no such submission file or folder: {path}")
+    if not found:
+        raise UserError(f"no submissions (.ipynb files) found in {', '.join(map(str, paths))}")
+    return sorted(found.items())
+
+
+@dataclass
+class BatchReport:
+    results: list[SubmissionResult] = field(default_factory=list)
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _crashed(student: str, assignment: Assignment, sha: str, exc: BaseException) -> SubmissionResult:
+    message = f"the grader failed on this submission: {type(exc).__name__}: {exc}"[:300]
+    return SubmissionResult(student, assignment.name, sha,
+                            [ExerciseResult(ex, 0.0, float(mx), "error", message)
+                             for ex, mx in assignment.exercises.items()], notes=[message])
+
+
+def _run_local(tasks, assignment, limits, workers) -> Iterator[tuple[str, SubmissionResult]]:
+    if workers <= 1:
+        for student, data, sha in tasks:
+            try:
+                yield student, grade_submission(student, data, assignment, limits)
+            except Exception as exc:  # never let one submission stop the batch
+                yield student, _crashed(student, assignment, sha, exc)
+        return
+    # spawn: each worker starts clean (no inherited threads or sockets); kernels are its children.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(grade_submission, student, data, assignment, limits): (student, sha)
+                   for student, data, sha in tasks}
+        for future in as_completed(futures):
+            student, sha = futures[future]
+            try:
+                yield student, future.result()
+            except Exception as exc:
+                yield student, _crashed(student, assignment, sha, exc)
+
+
+def _run_dask(tasks, assignment, limits, address) -> Iterator[tuple[str, SubmissionResult]]:
+    """Each task carries the notebook's bytes and the assignment, so workers need no shared files
+    (only the course package and, for cohort exercises, the built cohort)."""
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise UserError("--dask needs dask[distributed]: pip install 'dask[distributed]'") from None
+    try:
+        client = Client(address, timeout="10s")
+    except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address
+        raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    with client:
+        futures = {client.submit(grade_submission, student, data, assignment, limits, pure=False,
+                                 key=f"grade-{student}-{sha[:12]}"): (student, sha)
+                   for student, data, sha in tasks}
+        for future in dask_completed(list(futures)):
+            student, sha = futures[future]
+            try:
+                yield student, future.result()
+            except Exception as exc:
+                yield student, _crashed(student, assignment, sha, exc)
+
+
+def prepare(assignment: Assignment) -> None:
+    """Build the default cohort once before kernels start, so parallel kernels do not race to build it."""
+    if not any("load_cohort(" in cell.source for cell in assignment.solution.cells):
+        return
+    try:
+        from medfusion_lib.data import load_cohort
+
+        load_cohort()
+    except Exception:  # the kernels will report the problem in their own cells
+        pass
+
+
+def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out: Path, limits: Limits,
+                workers: int = 1, force: bool = False, dask_address: str | None = None,
+                progress: bool = True) -> BatchReport:
+    """Grade every submission (skipping those already graded under the same key), save each as it
+    finishes, then write grades.csv, summary.csv and histograms.png."""
+    import hashlib
+
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    report = BatchReport()
+    tasks, keys = [], {}
+    for student, path in submissions:
+        data = path.read_bytes()                      # read once; the file is never opened for writing
+        sha = hashlib.sha256(data).hexdigest()
+        keys[student] = cache_key(sha, assignment, limits)
+        cached = None if force else load_cached(out, student, keys[student])
+        if cached is not None:
+            report.results.append(cached)
+            report.skipped.append(student)
+        else:
+            tasks.append((student, data, sha))
+    if tasks:
+        prepare(assignment)
+        runner = (_run_dask(tasks, assignment, limits, dask_address) if dask_address
+                  else _run_local(tasks, assignment, limits, max(1, min(workers, len(tasks)))))
+        bar = tqdm(total=len(tasks), desc=f"grading {assignment.name}", unit="nb", disable=not progress,
+                   file=sys.stderr)
+        with bar:
+            for student, result in runner:
+                save_result(out, result, keys[student], feedback_html(result))
+                result.executed = None                # written; do not keep every notebook in memory
+                report.results.append(result)
+                report.graded.append(student)
+                bar.set_postfix_str(f"{student}: {result.points:g}/{result.max_points:g}")
+                bar.update()
+    write_tables(out, report.results)
+    write_histograms(out, report.results)
+    return report
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

@@ -1,0 +1,107 @@
+"""Put the instructor's cells back before running a submission (nbgrader's overwrite-cells step).
+
+Test cells and read-only (locked) cells are replaced by the solution notebook's versions, hidden tests
+included; their metadata (points!) always comes from the source. An edit a student made to a test cell,
+or to a read-only code cell of an exercise, is *tampering*: that exercise is reported, never silently
+graded. Each test cell is split into visible and hidden parts so hidden checks run as cells of their own
+and their messages can be kept out of the feedback.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import nbformat
+
+from medfusion_lib.authoring import cell_role, exercise_of, grading_meta, split_test_source
+from medfusion_lib.grading.validate import check_graded_cells
+
+#: Cell metadata key the grader uses on the notebook it runs.
+RUN_KEY = "medfusion_grading"
+
+
+@dataclass
+class Restored:
+    notebook: object                                   # the notebook to execute
+    tampered: dict[str, list[str]] = field(default_factory=dict)   # exercise -> grade ids edited
+    notes: list[str] = field(default_factory=list)
+
+
+def _normalise(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _run_cell(source_cell, source: str, *, grade_id: str, part: int, hidden: bool):
+    cell = nbformat.v4.new_code_cell(source, id=f"{grade_id}-{part}" if part else grade_id)
+    cell.metadata = copy.deepcopy({k: v for k, v in source_cell.metadata.items() if k in ("nbgrader", "medfusion")})
+    cell.metadata[RUN_KEY] = {"grade_id": grade_id, "exercise": exercise_of(source_cell), "role": "test",
+                              "hidden": hidden, "part": part}
+    return cell
+
+
+def restore(submission, assignment) -> Restored:
+    """The notebook to run: the student's answers and extra cells, the instructor's tests and locked cells."""
+    positions = check_graded_cells(submission, assignment)
+    by_index = {index: gid for gid, index in positions.items()}
+    given = assignment.student_cells
+    result = Restored(nbformat.v4.new_notebook(metadata=copy.deepcopy(assignment.solution.metadata)))
+    cells = result.notebook.cells
+
+    # Read-only cells a student deleted are put back after the cell that preceded them in the source.
+    order = list(assignment.graded)
+    missing_locked = {gid for gid in order if gid not in positions}
+    for gid in sorted(missing_locked, key=order.index):
+        result.notes.append(f"read-only cell {gid} was deleted; the grader put it back")
+
+    def emit_missing_after(gid: str | None) -> None:
+        start = 0 if gid is None else order.index(gid) + 1
+        for later in order[start:]:
+            if later not in missing_locked:
+                break
+            cells.append(_locked_copy(assignment.graded[later], later))
+            missing_locked.discard(later)
+
+    emit_missing_after(None)
+    for index, cell in enumerate(submission.cells):
+        gid = by_index.get(index)
+        if gid is None:                          # the student's own cell: run as written, no grading metadata
+            own = copy.deepcopy(cell)
+            own.metadata.pop("nbgrader", None)
+            own.metadata.pop(RUN_KEY, None)
+            cells.append(own)
+            continue
+        source_cell = assignment.graded[gid]
+        role = cell_role(source_cell)
+        exercise = exercise_of(source_cell)
+        # Edited = neither what students were given nor the instructor's own version (the solution itself).
+        edited = (cell.cell_type != given[gid].cell_type
+                  or _normalise(cell.source) not in (_normalise(given[gid].source), _normalise(source_cell.source)))
+        if role == "solution":
+            answer = copy.deepcopy(cell)
+            answer.metadata = copy.deepcopy({k: v for k, v in source_cell.metadata.items()
+                                             if k in ("nbgrader", "medfusion")})
+            answer.metadata[RUN_KEY] = {"grade_id": gid, "exercise": exercise, "role": "solution"}
+            answer.metadata["tags"] = [t for t in cell.metadata.get("tags", []) if t != "parameters"]
+            cells.append(answer)
+        elif role == "test":
+            if edited:
+                result.tampered.setdefault(exercise, []).append(gid)
+            for part, (hidden, code) in enumerate(split_test_source(source_cell.source)):
+                cells.append(_run_cell(source_cell, code, grade_id=gid, part=part, hidden=hidden))
+        else:                                    # locked: instructions, setup, parameters
+            if edited:
+                if exercise and source_cell.cell_type == "code":
+                    result.tampered.setdefault(exercise, []).append(gid)
+                else:
+                    result.notes.append(f"read-only cell {gid} was edited; the grader restored it")
+            cells.append(_locked_copy(source_cell, gid))
+        emit_missing_after(gid)
+    return result
+
+
+def _locked_copy(source_cell, gid: str):
+    cell = copy.deepcopy(source_cell)
+    if cell.cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+    cell.metadata[RUN_KEY] = {"grade_id": gid, "exercise": exercise_of(source_cell), "role": "locked"}
+    return cell

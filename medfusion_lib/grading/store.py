@@ -1,0 +1,118 @@
+"""Where grading results live in ``--out DIR``, written atomically, and how a re-run resumes.
+
+    DIR/results/<student>.json    the result and the cache key it was graded under (resume)
+    DIR/executed/<student>.ipynb  the executed notebook, hidden tests included: for the instructor only
+    DIR/feedback/<student>.html   what goes back to the student (hidden tests by name and result only)
+    DIR/grades.csv                student x exercise: points, max_points, status, seconds, message
+    DIR/summary.csv               one row per student: total, max, percent
+    DIR/histograms.png            the distribution of points per exercise
+
+A submission is skipped on a re-run when its cache key is unchanged: the hash of the submission's bytes,
+of the solution notebook, of the limits and of the grader version. A fixed test in the solution therefore
+re-grades everyone; an unchanged class is not graded twice.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import nbformat
+
+from medfusion_lib.atomic import atomic_path, atomic_write_text
+from medfusion_lib.grading.results import SubmissionResult
+
+#: Bump when grading logic changes in a way that should re-grade cached results.
+GRADER_VERSION = "1"
+GRADE_COLUMNS = ["student", "assignment", "exercise", "points", "max_points", "status", "seconds", "message"]
+SUMMARY_COLUMNS = ["student", "assignment", "total", "max", "percent", "seconds", "notes"]
+
+
+def cache_key(submission_sha: str, assignment, limits) -> str:
+    text = json.dumps([GRADER_VERSION, submission_sha, assignment.sha256, limits.as_dict()], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def result_path(out: Path, student: str) -> Path:
+    return out / "results" / f"{student}.json"
+
+
+def load_cached(out: Path, student: str, key: str) -> SubmissionResult | None:
+    """The stored result for ``student`` when it was graded under ``key``; None otherwise."""
+    path = result_path(out, student)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != key:
+        return None
+    try:
+        return SubmissionResult.from_json(data["result"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def save_result(out: Path, result: SubmissionResult, key: str, feedback_html: str) -> None:
+    """Write one student's files; the result JSON goes last, so a crash never marks a half-saved student done."""
+    if result.executed is not None:
+        with atomic_path(out / "executed" / f"{result.student}.ipynb") as tmp:
+            nbformat.write(nbformat.from_dict(result.executed), str(tmp))
+    atomic_write_text(out / "feedback" / f"{result.student}.html", feedback_html)
+    payload = {"key": key, "result": result.to_json()}
+    atomic_write_text(result_path(out, result.student), json.dumps(payload, indent=1, default=float) + "\n")
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def grade_rows(results: list[SubmissionResult]) -> list[dict]:
+    return [{"student": r.student, "assignment": r.assignment, "exercise": e.exercise, "points": e.points,
+             "max_points": e.max_points, "status": e.status, "seconds": e.seconds, "message": e.message}
+            for r in results for e in r.exercises]
+
+
+def summary_rows(results: list[SubmissionResult]) -> list[dict]:
+    return [{"student": r.student, "assignment": r.assignment, "total": r.points, "max": r.max_points,
+             "percent": round(100.0 * r.points / r.max_points, 1) if r.max_points else 0.0,
+             "seconds": r.seconds, "notes": " | ".join(r.notes)} for r in results]
+
+
+def write_tables(out: Path, results: list[SubmissionResult]) -> tuple[Path, Path]:
+    """grades.csv and summary.csv, each replaced in one rename."""
+    results = sorted(results, key=lambda r: r.student)
+    grades = atomic_write_text(out / "grades.csv", _csv(grade_rows(results), GRADE_COLUMNS))
+    summary = atomic_write_text(out / "summary.csv", _csv(summary_rows(results), SUMMARY_COLUMNS))
+    return grades, summary
+
+
+def write_histograms(out: Path, results: list[SubmissionResult]) -> Path | None:
+    """One histogram of points per exercise, side by side, in DIR/histograms.png."""
+    if not results:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exercises = [e.exercise for e in results[0].exercises]
+    fig, axes = plt.subplots(1, len(exercises), figsize=(3.2 * len(exercises), 2.8), squeeze=False)
+    for ax, exercise in zip(axes[0], exercises):
+        rows = [e for r in results for e in r.exercises if e.exercise == exercise]
+        top = max(e.max_points for e in rows)
+        ax.hist([e.points for e in rows], bins=[x - 0.25 for x in range(int(top) + 2)], rwidth=0.8)
+        ax.set_title(f"{exercise} (max {top:g})")
+        ax.set_xlabel("points")
+        ax.set_ylabel("students")
+    fig.suptitle(f"{results[0].assignment}: points per exercise ({len(results)} students)")
+    fig.tight_layout()
+    with atomic_path(out / "histograms.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return out / "histograms.png"
