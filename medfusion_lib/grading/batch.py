@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -100,8 +99,9 @@ def _run_local(tasks, assignment, limits, workers) -> Iterator[tuple[str, Submis
             except Exception as exc:  # never let one submission stop the batch
                 yield student, _crashed(student, assignment, sha, exc)
         return
-    # spawn: each worker starts clean (no inherited threads or sockets); kernels are its children.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    # Threads are enough: each kernel is its own (resource-limited) process, and a grader thread only
+    # sends code and collects replies. No worker start-up cost, nothing to pickle.
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as pool:
         futures = {pool.submit(grade_submission, student, data, assignment, limits): (student, sha)
                    for student, data, sha in tasks}
         for future in as_completed(futures):

@@ -1,0 +1,72 @@
+"""``medfusion grade`` misuse, resume by content hash, --force, and ``medfusion check``."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from grading_helpers import hashes, hostile, statuses
+from medfusion_lib.cli import main as cli_main
+from medfusion_lib.grading.assignment import load_assignment
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    hostile.fixture_assignment(root / "solutions")
+    assignment = load_assignment("99_fixture", root / "solutions")
+    hostile.write_class(assignment, root / "class", only=["solution", "untouched"])
+    return root, assignment
+
+
+def grade(root, *extra):
+    return cli_main(["grade", "99_fixture", str(root / "class"), "--solutions", str(root / "solutions"),
+                     "--out", str(root / "out"), "--workers", "2", "--no-progress", "--cell-timeout", "20", *extra])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["grade", "nope", "x.ipynb", "--out", "o"], "unknown assignment 'nope'"),
+    (["grade", "99_fixture", "{root}/nowhere", "--out", "{root}/o"], "no such submission"),
+    (["grade", "99_fixture", "{root}/solutions/../empty", "--out", "{root}/o"], "no submissions"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/class/solution.ipynb/out"], "cannot write to --out"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/o", "--workers", "0"], "--workers must be at least 1"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/o", "--cell-timeout", "-1"], "cell_timeout must be"),
+    (["check", "{root}/missing.ipynb"], "no notebook at"),
+])
+def test_misuse_is_one_line_exit_2(course, capsys, args, message):
+    root, _ = course
+    (root / "empty").mkdir(exist_ok=True)
+    args = [a.replace("{root}", str(root)) for a in args]
+    if args[0] == "grade":
+        args += ["--solutions", str(root / "solutions")]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_resume_force_and_regrade_changed(course, capsys):
+    root, assignment = course
+    before = hashes(root / "class")
+    assert grade(root) == 0
+    assert "graded 2, skipped 0" in capsys.readouterr().out
+    assert statuses(root / "out")["solution"] == {e: "passed" for e in assignment.exercises}
+    assert grade(root) == 0
+    assert "graded 0, skipped 2" in capsys.readouterr().out
+    # The student fixes their notebook: only that one is graded again.
+    nb = hostile.make(assignment.student, assignment.solution, solve=["ex2"])
+    nbformat.write(nb, str(root / "class" / "untouched.ipynb"))
+    assert grade(root) == 0
+    assert "graded 1, skipped 1" in capsys.readouterr().out
+    assert statuses(root / "out")["untouched"]["ex2"] == "passed"
+    assert grade(root, "--force") == 0
+    assert "graded 2, skipped 0" in capsys.readouterr().out
+    assert hashes(root / "class")["solution.ipynb"] == before["solution.ipynb"]
+
+
+def test_check_prints_the_exercise_table(course, capsys):
+    root, assignment = course
+    path = root / "mine.ipynb"
+    nbformat.write(hostile.make(assignment.student, assignment.solution, solve=["ex1"]), str(path))
+    assert cli_main(["check", str(path), "--assignment", "99_fixture", "--solutions", str(root / "solutions")]) == 0
+    out = capsys.readouterr().out
+    assert "ex1       2/2     passed" in out and "not_attempted" in out and "total: 2/7" in out
+    assert "add(2, 3)" not in out
