@@ -1,0 +1,80 @@
+"""Symptom mentions in free text: dictionary matching + measurements + NegEx-style negation.
+
+>>> [(m.text, m.label, m.negated) for m in extract_mentions("Denies fever but has a dry cough.")]
+[('fever', 'Fever', True), ('dry cough', 'Nonproductive cough', False)]
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from medfusion_lib.lexicon import SYMPTOMS
+from medfusion_lib.text.lexicon_index import BLOCKER, NEGATED_FORM, SKIPPABLE, LexiconIndex, default_index
+from medfusion_lib.text.matcher import find_matches
+from medfusion_lib.text.measurements import find_measurements
+from medfusion_lib.text.negation import negation_flags
+from medfusion_lib.text.preprocess import check_text, tokenize_with_spans
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One symptom mention: ``text == source[start:end]``; ``concept_id`` is an HPO id."""
+
+    start: int
+    end: int
+    text: str
+    concept_id: str
+    label: str
+    negated: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def extract_mentions(text: str, index: LexiconIndex | None = None, measurements: bool = True) -> list[Mention]:
+    """Every symptom mention in ``text``, in reading order, with its negation flag.
+
+    ``index``: a lexicon index (default: ``SYMPTOMS`` plus the extra synonyms); ``measurements``: also
+    report symptoms stated as numbers ("temp 38.9", "lost 6 kg"). Empty or blank text gives ``[]``;
+    a non-string raises ``TypeError``.
+    """
+    check_text(text)
+    index = index or default_index()
+    tokens = tokenize_with_spans(text)
+    if not tokens:
+        return []
+    found = []  # (first token, last token, concept_id, is_negated_form)
+    for match in find_matches(tokens, index):
+        if match.kind == BLOCKER or match.concept_id is None:
+            continue
+        first = match.first
+        while first < match.last and tokens[first].lower in SKIPPABLE:  # "a temperature" -> "temperature"
+            first += 1
+        found.append((first, match.last, match.concept_id, match.kind == NEGATED_FORM))
+    if measurements:
+        starts = [t.start for t in tokens]
+        taken = [(tokens[f].start, tokens[l].end) for f, l, _, _ in found]
+        for m in find_measurements(text):
+            if m.concept_id is None or any(s < m.end and m.start < e for s, e in taken):
+                continue
+            first = bisect.bisect_left(starts, m.start)
+            last = max(first, bisect.bisect_left(starts, m.end) - 1)
+            found.append((first, last, m.concept_id, False))
+    found.sort()
+    flags = negation_flags(tokens, [(f, l) for f, l, _, _ in found], text)
+    mentions = []
+    for (first, last, concept_id, negated_form), negated in zip(found, flags):
+        start, end = tokens[first].start, tokens[last].end
+        mentions.append(Mention(start, end, text[start:end], concept_id, SYMPTOMS[concept_id].label
+                                if concept_id in SYMPTOMS else concept_id,
+                                # "afebrile" is a negated fever; "not afebrile" is a fever
+                                negated != negated_form))
+    return mentions
+
+
+def extract_many(texts: Iterable[str], index: LexiconIndex | None = None) -> list[list[Mention]]:
+    """:func:`extract_mentions` for each text (a list of lists, same order)."""
+    if isinstance(texts, str):
+        raise TypeError("extract_many expects a list of texts; for one text call extract_mentions(text)")
+    return [extract_mentions(t, index) for t in texts]
