@@ -70,3 +70,15 @@ def test_check_prints_the_exercise_table(course, capsys):
     out = capsys.readouterr().out
     assert "ex1       2/2     passed" in out and "not_attempted" in out and "total: 2/7" in out
     assert "add(2, 3)" not in out
+
+
+def test_a_kernel_writing_to_the_solution_file_is_reported(tmp_path, capsys):
+    solution = hostile.fixture_assignment(tmp_path / "solutions")
+    assignment = load_assignment(solution)
+    (tmp_path / "class").mkdir()
+    vandal = hostile.make(assignment.student, assignment.solution,
+                          extra=f"open(r'{solution}', 'a').write('\\n')")
+    nbformat.write(vandal, str(tmp_path / "class" / "vandal.ipynb"))
+    assert cli_main(["grade", "99_fixture", str(tmp_path / "class"), "--solutions", str(tmp_path / "solutions"),
+                     "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]) == 0
+    assert "changed while grading" in capsys.readouterr().err

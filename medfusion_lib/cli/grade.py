@@ -1,6 +1,7 @@
 """``medfusion grade ASSIGNMENT SUBMISSION... --out DIR`` (instructors) and ``medfusion check NOTEBOOK`` (learners)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -96,6 +97,8 @@ def _grade(args) -> int:
     report = grade_batch(assignment, submissions, out, limits, workers=workers, force=args.force,
                          dask_address=args.dask, progress=not args.no_progress)
     print(terminal_table(report.results))
+    for warning in report.warnings:
+        print(f"medfusion grade: warning: {warning}", file=sys.stderr)
     print(f"\ngraded {len(report.graded)}, skipped {len(report.skipped)} already graded (use --force to redo); "
           f"wrote {out / 'grades.csv'}, {out / 'summary.csv'}, {out / 'histograms.png'}, feedback in {out / 'feedback'}")
     return 0

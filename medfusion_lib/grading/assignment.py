@@ -17,6 +17,16 @@ class Assignment:
     solution: object            # nbformat NotebookNode, with answers and hidden tests
     student: object             # what students were given (authoring.student_version)
     sha256: str                 # of the solution file: a changed source re-grades everything
+    path: Path | None = None
+
+    def source_changed(self) -> bool:
+        """True when the solution file on disk no longer matches what was loaded (someone wrote to it)."""
+        if self.path is None:
+            return False
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest() != self.sha256
+        except OSError:
+            return True
 
     @property
     def graded(self) -> dict[str, object]:
@@ -61,4 +71,5 @@ def load_assignment(name_or_path: str | Path, solutions_dir: str | Path | None =
         raise ValueError(f"{path} cannot be graded: " + "; ".join(str(p) for p in problems))
     if not any(cell_role(c) == "test" for c in solution.cells):
         raise ValueError(f"{path} has no graded test cells")
-    return Assignment(path.stem, solution, student_version(solution, path.stem), hashlib.sha256(data).hexdigest())
+    return Assignment(path.stem, solution, student_version(solution, path.stem), hashlib.sha256(data).hexdigest(),
+                      path.resolve())

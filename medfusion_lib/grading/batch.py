@@ -82,6 +82,7 @@ class BatchReport:
     results: list[SubmissionResult] = field(default_factory=list)
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _crashed(student: str, assignment: Assignment, sha: str, exc: BaseException) -> SubmissionResult:
@@ -121,7 +122,7 @@ def _run_dask(tasks, assignment, limits, address) -> Iterator[tuple[str, Submiss
     except ImportError:
         raise UserError("--dask needs dask[distributed]: pip install 'dask[distributed]'") from None
     try:
-        client = Client(address, timeout="10s")
+        client = Client(address, timeout="5s")
     except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address
         raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     with client:
@@ -186,6 +187,10 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
                 bar.update()
     write_tables(out, report.results)
     write_histograms(out, report.results)
+    if assignment.source_changed():
+        # Kernels run as the grading user and could write to the solution file: say so loudly.
+        report.warnings.append(f"{assignment.path} changed while grading (a submission may have written to it); "
+                               "restore it from version control and re-grade with --force")
     return report
 
 
