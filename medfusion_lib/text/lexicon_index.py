@@ -173,12 +173,19 @@ def build_index(symptoms=None) -> LexiconIndex:
     words: set[str] = set()
     n_phrases = 0
 
+    single_words = {(cid, w.lower()) for cid, sym in symptoms.items()
+                    for w in (*sym.phrases, *EXTRA_PHRASES.get(cid, ())) if len(tokenize(w)) == 1}
+
     def add(phrase: str, concept_id: str | None, kind: str) -> None:
         nonlocal n_phrases
         for variant in _variants(phrase):
             keys = phrase_keys(variant)
             if not keys:
                 continue
+            tokens = tokenize(variant)
+            if len(tokens) == 2 and tokens[0] in SKIPPABLE and (concept_id, tokens[1]) not in single_words:
+                # "a temperature" is a fever, "temperature" alone is not: keep the article in the key
+                keys = (tokens[0], *keys)
             node = root
             for key in keys:
                 node = node.children.setdefault(key, TrieNode())
