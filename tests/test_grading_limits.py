@@ -45,3 +45,10 @@ def test_whole_notebook_deadline(assignment):
 def test_limits_reject_nonsense():
     with pytest.raises(ValueError, match="memory_mb must be a positive number"):
         Limits(memory_mb=0)
+
+
+def test_growing_allocation_hits_the_memory_limit(assignment):
+    grow = "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))"
+    results = grade(assignment, Limits(cell_timeout=60, timeout=90, memory_mb=400), answer_prefix={"ex2": grow})
+    assert results["ex2"].status == "killed" and "memory limit (400 MB)" in results["ex2"].message
+    assert results["ex1"].status == results["ex3"].status == "passed"

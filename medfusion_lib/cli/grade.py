@@ -10,8 +10,8 @@ def _limit_options(parser, cell_timeout: float, timeout: float) -> None:
                         help=f"wall-clock limit per cell (default {cell_timeout:g})")
     parser.add_argument("--timeout", type=float, default=timeout, metavar="SECONDS",
                         help=f"wall-clock limit per notebook (default {timeout:g})")
-    parser.add_argument("--memory-mb", type=int, default=2048, metavar="M",
-                        help="address-space limit of each kernel in MB (default 2048)")
+    parser.add_argument("--memory-mb", type=int, default=3072, metavar="M",
+                        help="memory each kernel may allocate, in MB (default 3072; PyTorch alone takes ~1000)")
     parser.add_argument("--cpu-seconds", type=int, default=None, metavar="S",
                         help="CPU-time limit of each kernel (default: the notebook timeout)")
     parser.add_argument("--seed", type=int, default=0, help="SEED passed to the notebook (default 0)")

@@ -9,7 +9,8 @@ class Limits:
     """Resource limits for one graded run.
 
     cell_timeout / timeout: wall-clock seconds per cell and for the whole notebook.
-    memory_mb: address-space limit of the kernel process (RLIMIT_AS).
+    memory_mb: memory the kernel may allocate (RLIMIT_DATA on Linux, RLIMIT_AS elsewhere); PyTorch alone
+        takes about 1 GB of it.
     cpu_seconds: CPU-time limit of the kernel (RLIMIT_CPU); None means ``timeout``.
     file_mb: largest file the kernel may write (RLIMIT_FSIZE).
     max_output_chars: output kept per cell; the rest is dropped with a note.
@@ -18,7 +19,7 @@ class Limits:
 
     cell_timeout: float = 60.0
     timeout: float = 600.0
-    memory_mb: int = 2048
+    memory_mb: int = 3072
     cpu_seconds: int | None = None
     file_mb: int = 200
     max_output_chars: int = 20_000

@@ -4,7 +4,9 @@ The grader starts each kernel as ``python -m medfusion_lib.grading.sandbox --mem
 --file-mb F -- <the kernel's own command>``. This sets POSIX resource limits on its own process and
 ``exec``s the kernel command, so the kernel (and anything it forks) inherits them:
 
-- RLIMIT_AS: address space; a cell that allocates beyond it gets MemoryError (or the kernel dies);
+- RLIMIT_DATA on Linux (heap and private writable mappings: what a process allocates, not the code and
+  address-space reservations of libraries like PyTorch, which reserve gigabytes they never use), RLIMIT_AS
+  elsewhere: a cell that allocates beyond it gets MemoryError (or the kernel dies);
 - RLIMIT_CPU: CPU seconds; past the soft limit the kernel gets SIGXCPU and stops, past the hard limit SIGKILL;
 - RLIMIT_FSIZE: the largest file the kernel may write;
 - RLIMIT_CORE: no core dumps.
@@ -30,7 +32,8 @@ def _set(limit: int, soft: int, hard: int | None = None) -> None:
 
 def apply_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
     mb = 1024 * 1024
-    _set(resource.RLIMIT_AS, memory_mb * mb)
+    memory = resource.RLIMIT_DATA if sys.platform.startswith("linux") else resource.RLIMIT_AS
+    _set(memory, memory_mb * mb)
     _set(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5)
     _set(resource.RLIMIT_FSIZE, file_mb * mb)
     _set(resource.RLIMIT_CORE, 0)
