@@ -1,0 +1,90 @@
+"""``medfusion bench grading``: what the grader costs on top of papermill, and what a second worker buys.
+
+Grades K copies of solutions/00_warmup.ipynb with 1 and with 2 workers (``grade_batch``: restore, limited
+kernel, scoring, executed notebook, feedback, CSVs, histogram) and compares with running the same notebook
+K times with plain ``papermill.execute_notebook``. Targets: overhead (1 worker / plain) <= 1.2; throughput
+of 2 workers >= 1.7x that of 1. Load average is recorded because a shared machine skews both ratios.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ASSIGNMENT = "00_warmup"
+
+
+# The grader runs each kernel single-threaded; the plain runs get the same, so the ratio measures the
+# grading machinery, not thread settings.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _plain_papermill(source: Path, k: int, work: Path) -> float:
+    import papermill
+
+    saved = {key: os.environ.get(key) for key in THREAD_ENV}
+    os.environ.update(THREAD_ENV)
+    try:
+        started = time.perf_counter()
+        for i in range(k):
+            papermill.execute_notebook(str(source), str(work / f"plain_{i}.ipynb"), kernel_name="python3",
+                                       parameters={"QUICK": True, "GRADING": True, "SEED": 0},
+                                       progress_bar=False)
+        return time.perf_counter() - started
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def _grade(assignment, k: int, work: Path, workers: int) -> float:
+    from medfusion_lib.grading.batch import grade_batch
+    from medfusion_lib.grading.limits import Limits
+
+    class_dir = work / f"class_{workers}"
+    class_dir.mkdir()
+    for i in range(k):
+        shutil.copy(assignment.path, class_dir / f"student{i:03d}.ipynb")
+    submissions = sorted((p.stem, p) for p in class_dir.glob("*.ipynb"))
+    started = time.perf_counter()
+    report = grade_batch(assignment, submissions, work / f"out_{workers}", Limits(), workers=workers,
+                         force=True, progress=False)
+    seconds = time.perf_counter() - started
+    bad = [r.student for r in report.results if r.points != r.max_points]
+    if bad:
+        raise RuntimeError(f"the solution should score full marks; it did not for {bad}")
+    return seconds
+
+
+def run(quick: bool = False):
+    from medfusion_lib.grading.assignment import load_assignment
+    from medfusion_lib.grading.batch import prepare
+
+    k = 2 if quick else 6
+    assignment = load_assignment(ASSIGNMENT)
+    prepare(assignment)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="medfusion-bench-grading-") as tmp:
+        work = Path(tmp)
+        _plain_papermill(assignment.path, 1, work)          # warm caches (imports, cohort files)
+        plain = _plain_papermill(assignment.path, k, work)
+        one = _grade(assignment, k, work, workers=1)
+        two = _grade(assignment, k, work, workers=2)
+    load_after = os.getloadavg()[0]
+    overhead, speedup = one / plain, one / two
+    rows = [
+        {"run": "plain papermill", "notebooks": k, "seconds": plain, "s/notebook": plain / k, "vs plain": 1.0},
+        {"run": "grade, 1 worker", "notebooks": k, "seconds": one, "s/notebook": one / k, "vs plain": overhead},
+        {"run": "grade, 2 workers", "notebooks": k, "seconds": two, "s/notebook": two / k, "vs plain": two / plain},
+        {"run": "overhead (1 worker / plain)", "seconds": None, "vs plain": overhead,
+         "target": "<= 1.2", "met": overhead <= 1.2},
+        {"run": "throughput gain (2 workers / 1)", "seconds": None, "vs plain": speedup,
+         "target": ">= 1.7", "met": speedup >= 1.7},
+    ]
+    payload = {"assignment": ASSIGNMENT, "copies": k, "plain_seconds": plain, "grade_1_worker_seconds": one,
+               "grade_2_workers_seconds": two, "overhead_ratio": overhead, "two_worker_speedup": speedup,
+               "targets": {"overhead_ratio_max": 1.2, "two_worker_speedup_min": 1.7},
+               "load_average_before": load_before, "load_average_after": load_after,
+               "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+    return rows, payload
