@@ -135,3 +135,32 @@ def test_discover_layouts(tmp_path):
 def test_student_ids_are_safe_file_names():
     assert student_id("Ann Lee (late)") == "Ann_Lee_late"
     assert student_id("../../etc") == "etc"
+
+
+def test_review_notes_point_at_suspicious_student_cells(assignment):
+    nb = hostile.make(assignment.student, assignment.solution, solve=["ex1"], extra=hostile.SNOOP)
+    notes = restore(nb, assignment).notes
+    assert any(n.startswith("review: cell") and "mentions the solutions" in n and "reads the environment" in n
+               for n in notes)
+    assert restore(hostile.make(assignment.student, assignment.solution, solve=["ex1"]), assignment).notes == []
+
+
+def test_released_copy_accepted_after_a_visible_test_fix(tmp_path, assignment):
+    from medfusion_lib.grading.assignment import accept_released
+
+    old_copy = tmp_path / "released.ipynb"
+    nbformat.write(assignment.student, str(old_copy))
+    fixed = copy.deepcopy(assignment)
+    fixed.accepted = {}
+    for cell in (fixed.solution.cells, fixed.student.cells):
+        for c in cell:
+            if c.get("id") == "ex2_tests":
+                c.source = c.source.replace("'mean returns a float'", "'mean must return a float'")
+    submission = copy.deepcopy(assignment.student)                      # made from the old copy
+    assert restore(submission, fixed).tampered == {"ex2": ["ex2_tests"]}
+    accept_released(fixed, old_copy)
+    assert restore(submission, fixed).tampered == {}
+    with pytest.raises(ValueError, match="is it a released copy"):
+        other = tmp_path / "other.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(), str(other))
+        accept_released(fixed, other)

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     grade.add_argument("--dask", default=None, metavar="SCHEDULER_ADDRESS",
                        help="fan out on a Dask distributed cluster instead of local processes")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--released", action="append", default=[], metavar="NOTEBOOK",
+                       help="an earlier released exercise copy whose test cells count as unedited "
+                            "(after you fixed a visible test; repeatable)")
     _limit_options(grade, cell_timeout=60, timeout=600)
     grade.set_defaults(func=_grade)
 
@@ -90,6 +93,13 @@ def _grade(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1; got {args.workers}")
     assignment = _assignment(args.assignment, args.solutions)
+    for released in args.released:
+        from medfusion_lib.grading.assignment import accept_released
+
+        try:
+            accept_released(assignment, released)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     submissions = discover(args.submissions, assignment.name)
     out = Path(args.out)
     _writable(out)

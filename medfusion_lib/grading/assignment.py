@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from medfusion_lib.authoring import cell_role, exercise_of, grading_meta, lint_solution, read_notebook, \
@@ -18,6 +18,8 @@ class Assignment:
     student: object             # what students were given (authoring.student_version)
     sha256: str                 # of the solution file: a changed source re-grades everything
     path: Path | None = None
+    #: grade_id -> other accepted sources of instructor cells (from earlier released copies; see accept_released)
+    accepted: dict = field(default_factory=dict)
 
     def source_changed(self) -> bool:
         """True when the solution file on disk no longer matches what was loaded (someone wrote to it)."""
@@ -73,3 +75,24 @@ def load_assignment(name_or_path: str | Path, solutions_dir: str | Path | None =
         raise ValueError(f"{path} has no graded test cells")
     return Assignment(path.stem, solution, student_version(solution, path.stem), hashlib.sha256(data).hexdigest(),
                       path.resolve())
+
+
+def accept_released(assignment: Assignment, released: str | Path) -> None:
+    """Accept the instructor cells of an earlier released student copy as unedited.
+
+    After fixing a visible test and rebuilding exercises/, submissions made from the old copy would all
+    look tampered; pass the copy they started from (e.g. ``git show v1:exercises/00_warmup.ipynb``).
+    """
+    from medfusion_lib.grading.restore import normalise
+
+    nb = read_notebook(released)
+    graded = assignment.graded
+    matched = 0
+    for cell in nb.cells:
+        gid = grading_meta(cell).get("grade_id")
+        if gid in graded and cell_role(graded[gid]) in ("test", "locked"):
+            assignment.accepted.setdefault(gid, set()).add(normalise(cell.source))
+            matched += 1
+    if not matched:
+        raise ValueError(f"{released} has none of {assignment.name}'s test or read-only cells; is it a released "
+                         "copy of this assignment?")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from medfusion_lib.authoring import cell_role, exercise_of, grading_meta, split_test_source
+from medfusion_lib.grading.review import review_notes
 from medfusion_lib.grading.validate import check_graded_cells
 
 #: Cell metadata key the grader uses on the notebook it runs.
@@ -27,7 +28,8 @@ class Restored:
     notes: list[str] = field(default_factory=list)
 
 
-def _normalise(source: str) -> str:
+def normalise(source: str) -> str:
+    """A cell's source with trailing spaces and outer blank lines ignored (what counts as an edit)."""
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
@@ -74,8 +76,9 @@ def restore(submission, assignment) -> Restored:
         role = cell_role(source_cell)
         exercise = exercise_of(source_cell)
         # Edited = neither what students were given nor the instructor's own version (the solution itself).
-        edited = (cell.cell_type != given[gid].cell_type
-                  or _normalise(cell.source) not in (_normalise(given[gid].source), _normalise(source_cell.source)))
+        accepted = {normalise(given[gid].source), normalise(source_cell.source),
+                    *assignment.accepted.get(gid, ())}
+        edited = cell.cell_type != given[gid].cell_type or normalise(cell.source) not in accepted
         if role == "solution":
             answer = copy.deepcopy(cell)
             answer.metadata = copy.deepcopy({k: v for k, v in source_cell.metadata.items()
@@ -96,6 +99,8 @@ def restore(submission, assignment) -> Restored:
                     result.notes.append(f"read-only cell {gid} was edited; the grader restored it")
             cells.append(_locked_copy(source_cell, gid))
         emit_missing_after(gid)
+    student_cells = [c for c in cells if c.metadata.get(RUN_KEY, {}).get("role") in (None, "solution")]
+    result.notes += review_notes(student_cells)
     return result
 
 

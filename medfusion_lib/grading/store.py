@@ -31,7 +31,9 @@ SUMMARY_COLUMNS = ["student", "assignment", "total", "max", "percent", "seconds"
 
 
 def cache_key(submission_sha: str, assignment, limits) -> str:
-    text = json.dumps([GRADER_VERSION, submission_sha, assignment.sha256, limits.as_dict()], sort_keys=True)
+    accepted = sorted((gid, sorted(sources)) for gid, sources in assignment.accepted.items())
+    text = json.dumps([GRADER_VERSION, submission_sha, assignment.sha256, limits.as_dict(), accepted],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
