@@ -91,7 +91,7 @@ _ENTRIES = (
             ("weight loss", "losing weight", "lost weight", "clothes getting loose"),
             ("weight loss", "unintentional weight loss", "unintended weight loss"), ("wt loss",)),
     Symptom("HP:0004396", "Poor appetite", "R63.0",
-            ("loss of appetite", "no appetite", "poor appetite", "not feeling hungry"),
+            ("loss of appetite", "no appetite", "poor appetite", "a poor appetite"),
             ("anorexia", "decreased appetite", "poor appetite")),
     Symptom("HP:0012378", "Fatigue", "R53.83",
             ("tiredness", "feeling tired", "exhaustion", "no energy", "feeling wiped out"),

@@ -61,7 +61,7 @@ generator wrote, with character offsets, HPO concept id and whether it was negat
   where one fits, ICD-10-CM R-codes. Each diagnosis has textbook symptom probabilities; a narrative is in the
   patient's voice (lay words) or a clinician's note voice (clinical terms, shorthand such as c/o, x3 days,
   SOB), with durations, severity, pertinent negatives ("denies chest pain", "no fever or chills"),
-  distractor symptoms, risk factors, neutral context and about 4 % of symptom phrases with a typo.
+  distractor symptoms, risk factors, neutral context and about 3 % of symptom phrases with a typo.
 - **Vitals** are drawn from per-diagnosis normal distributions (rounded, clipped to plausible ranges).
 - **Images**: {image_note}
 - **Label noise**: {n_noise} recorded diagnoses ({n_noise / max(len(p), 1):.1%}) differ from the simulated

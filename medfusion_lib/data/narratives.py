@@ -19,7 +19,7 @@ from medfusion_lib.data.diagnoses import (DISTRACTOR_SYMPTOMS, NEUTRAL_CONTEXT, 
                                           RISK_FACTOR_RATE)
 from medfusion_lib.lexicon import CONCEPT_BY_LABEL, SYMPTOMS
 
-TYPO_RATE = 0.04          # chance a symptom phrase is written with one typo
+TYPO_RATE = 0.03          # chance a symptom phrase is written with one typo
 FEVER_THRESHOLD_C = 38.0  # a written temperature at or above this expresses fever
 
 
@@ -117,7 +117,7 @@ def _duration(days: int, voice: str, rng: np.random.Generator) -> str:
         return f"{weeks} week{'s' if weeks > 1 else ''}" if voice == "patient" else f"x{weeks} wk"
     if voice == "patient":
         return _pick(rng, (f"{days} day{'s' if days > 1 else ''}", "a few days" if days <= 4 else "about a week"))
-    return f"x{days} days"
+    return f"x{days} day{'s' if days > 1 else ''}"
 
 
 def sample_symptoms(diagnosis: str, rng: np.random.Generator) -> tuple[list[str], list[str]]:
@@ -291,3 +291,17 @@ def _write_note(w: _Writer, present, absent, days, age, sex, temperature_c, rng)
                 w.text(" ")
                 w.mention(phrase, label, True)
                 w.text(": none.")
+
+
+def highlight_spans(text: str, spans) -> str:
+    """The narrative with each recorded symptom span bracketed: [fever] present, [~chills] negated.
+
+    ``spans``: rows with start, end and negated (a DataFrame of one patient's spans, or Span objects).
+    """
+    rows = spans.itertuples() if hasattr(spans, "itertuples") else spans
+    out, last = [], 0
+    for span in sorted(rows, key=lambda s: s.start):
+        out += [text[last:span.start], "[~" if span.negated else "[", text[span.start:span.end], "]"]
+        last = span.end
+    out.append(text[last:])
+    return "".join(out)

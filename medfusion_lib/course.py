@@ -1,0 +1,63 @@
+"""Run the whole course: build the cohort, execute every lesson with papermill, write build/report.md.
+
+This is what ``make run`` (full mode) and ``make run QUICK=1`` (quick mode) call.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from medfusion_lib.config import build_dir, repo_root
+
+
+def lesson_notebooks(folder: Path | None = None) -> list[Path]:
+    """The lesson notebooks in course order (00_…, 01_…)."""
+    folder = folder or repo_root() / "notebooks"
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(source: Path, target: Path, quick: bool, seed: int = 0,
+                     timeout: int | None = None) -> tuple[float, str | None]:
+    """Execute ``source`` into ``target`` with papermill, in the notebook's own folder.
+
+    Returns (seconds, error message or None). The executed copy is kept even when a cell fails, so
+    the failing cell and its traceback can be read there.
+    """
+    import papermill as pm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(str(source), str(target), parameters={"QUICK": quick, "SEED": seed},
+                            cwd=str(source.parent), kernel_name="python3", progress_bar=False,
+                            execution_timeout=timeout, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"[:300]
+    except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the other lessons
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    return time.perf_counter() - started, error
+
+
+def run_course(quick: bool = False, out_dir: Path | None = None, notebooks: list[Path] | None = None,
+               seed: int = 0) -> tuple[Path, list[tuple[str, Path, float, str | None]]]:
+    """Build the default cohort, execute every lesson, write the report. Returns (report path, results)."""
+    from tqdm.auto import tqdm
+
+    from medfusion_lib.data import load_cohort
+    from medfusion_lib.report import build_report
+
+    out_dir = out_dir or build_dir()
+    mode = "quick" if quick else "full"
+    load_cohort()  # build once here, not in every notebook
+    results = []
+    bar = tqdm(notebooks or lesson_notebooks(), desc=f"lessons ({mode})", unit="nb")
+    for source in bar:
+        bar.set_postfix_str(source.stem)
+        target = out_dir / "notebooks" / mode / source.name
+        seconds, error = execute_notebook(source, target, quick=quick, seed=seed)
+        results.append((source.stem, target, seconds, error))
+        if error:
+            tqdm.write(f"{source.stem}: FAILED ({error}); see {target}")
+    report = build_report(results, out_dir / ("report.md" if not quick else "report-quick.md"), mode)
+    return report, results
