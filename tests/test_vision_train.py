@@ -115,3 +115,20 @@ def test_threshold_reports_and_embeddings(data):
     assert clf.predict_proba(emb).shape == (60, 2)
     with pytest.raises(ValueError, match="NaN"):
         fit_embedding_classifier(np.full((4, 2), np.nan), np.array([0, 1, 0, 1]))
+
+
+def test_default_recipe_end_to_end():
+    from medfusion_lib.vision.recipe import default_config, train_image_model
+
+    x, y = _toy(200, seed=1)
+    splits = {"train": (x[:140], y[:140]), "val": (x[140:], y[140:])}
+    trained = train_image_model(splits, config=default_config(epochs=1, num_threads=1, progress=False))
+    assert trained.threshold is not None and 0 <= trained.threshold <= 1
+    report = trained.evaluate(x[140:], y[140:])
+    assert {"auc", "acc", "macro_f1"} <= set(report)
+    assert trained.predict(x[:5]).dtype == np.int64
+    three = {"train": (x[:140], np.arange(140) % 3), "val": (x[140:], np.arange(60) % 3)}
+    multi = train_image_model(three, config=default_config(epochs=1, num_threads=1, progress=False), augment=False)
+    assert multi.threshold is None and "macro_auc" in multi.evaluate(x[140:], np.arange(60) % 3)
+    with pytest.raises(ValueError, match="'train' and 'val'"):
+        train_image_model({"train": splits["train"]})

@@ -1,0 +1,158 @@
+"""``medfusion bench image``: the default image recipe on real PneumoniaMNIST (3 seeds), on the cohort,
+and the CPU cost per image of each architecture.
+
+Writes ``build/bench/image.json`` with ``pneumoniamnist.test_auc``, ``.test_acc``, ``.train_seconds``
+(medians over seeds, official test split; early stopping and the threshold chosen on val only) and their
+per-seed values, ``cohort.test_macro_f1`` (image only), and ``architectures.<name>`` CPU milliseconds per
+image. Training uses 2 CPU threads, as on a 2-core laptop, even when a GPU is present.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+SEEDS = (0, 1, 2)
+THREADS = 2
+
+
+def _find_pneumoniamnist():
+    """The real file: $MEDFUSION_MEDMNIST_NPZ, the course cache, or (for the project's CI) ../shared/data."""
+    from medfusion_lib.config import repo_root
+    from medfusion_lib.data.medmnist import find_medmnist
+
+    found = find_medmnist("pneumoniamnist")
+    shared = repo_root().parent / "shared" / "data" / "pneumoniamnist.npz"
+    return found or (shared if shared.is_file() else None)
+
+
+def _timed_training(splits, config, **kwargs):
+    from medfusion_lib.vision.recipe import train_image_model
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    trained = train_image_model(splits, config=config, **kwargs)
+    return trained, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _summary(per_seed: list[dict], keys: tuple[str, ...]) -> dict:
+    out = {}
+    for key in keys:
+        values = [run[key] for run in per_seed]
+        out[key] = statistics.median(values)
+        out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
+    return out
+
+
+def bench_pneumoniamnist(quick: bool, rows: list[dict]) -> dict:
+    from medfusion_lib.data.medmnist import load_medmnist_npz
+    from medfusion_lib.vision.recipe import default_config
+
+    path = _find_pneumoniamnist()
+    if path is None:
+        rows.append({"task": "pneumoniamnist", "note": "skipped: no local pneumoniamnist.npz (see fetch_medmnist)"})
+        return {"skipped": "no local pneumoniamnist.npz"}
+    splits = load_medmnist_npz(path, flag="pneumoniamnist")
+    if quick:  # a smoke test: a slice of the data, two epochs, one seed
+        splits = {name: (x[:600], y[:600]) for name, (x, y) in splits.items()}
+    per_seed = []
+    for seed in SEEDS[:1] if quick else SEEDS:
+        config = default_config(seed=seed, num_threads=THREADS, progress=False, device="cpu",
+                                **({"epochs": 2} if quick else {}))
+        trained, wall, cpu = _timed_training(splits, config)
+        report = trained.evaluate(*splits["test"])
+        per_seed.append({"seed": seed, "test_auc": report["auc"], "test_acc": report["acc"],
+                         "test_macro_f1": report["macro_f1"], "sensitivity": report["sensitivity"],
+                         "specificity": report["specificity"], "threshold": trained.threshold,
+                         "train_seconds": wall, "train_cpu_seconds": cpu,
+                         "epochs_run": len(trained.history.rows), "best_epoch": trained.history.best_epoch})
+        rows.append({"task": "pneumoniamnist", "seed": seed, "test_auc": report["auc"], "test_acc": report["acc"],
+                     "threshold": trained.threshold, "train_s": wall, "cpu_s": cpu})
+    summary = _summary(per_seed, ("test_auc", "test_acc", "test_macro_f1", "train_seconds", "train_cpu_seconds"))
+    rows.append({"task": "pneumoniamnist", "seed": "median", "test_auc": summary["test_auc"],
+                 "test_acc": summary["test_acc"], "train_s": summary["train_seconds"],
+                 "cpu_s": summary["train_cpu_seconds"]})
+    return {**summary, "per_seed": per_seed, "file": str(path), "n_seeds": len(per_seed),
+            "published_28px": {"ResNet-18": {"auc": 0.944, "acc": 0.854}, "AutoKeras": {"auc": 0.947, "acc": 0.878},
+                               "Google AutoML Vision": {"auc": 0.991, "acc": 0.946}}}
+
+
+def bench_cohort(quick: bool, rows: list[dict]) -> dict:
+    from medfusion_lib.data import DIAGNOSES, load_cohort
+    from medfusion_lib.vision.datasets import cohort_splits
+    from medfusion_lib.vision.recipe import default_config
+
+    splits = cohort_splits(load_cohort())
+    if quick:
+        splits = {name: (x[:400], y[:400]) for name, (x, y) in splits.items()}
+    config = default_config(seed=0, num_threads=THREADS, progress=False, device="cpu",
+                            **({"epochs": 1} if quick else {}))
+    trained, wall, cpu = _timed_training(splits, config, num_classes=len(DIAGNOSES))
+    report = trained.evaluate(*splits["test"])
+    rows.append({"task": "cohort (6 classes)", "seed": 0, "test_macro_f1": report["macro_f1"],
+                 "test_acc": report["acc"], "train_s": wall, "cpu_s": cpu})
+    return {"test_macro_f1": report["macro_f1"], "test_acc": report["acc"], "test_macro_auc": report["macro_auc"],
+            "test_balanced_acc": report["balanced_acc"], "train_seconds": wall, "train_cpu_seconds": cpu,
+            "image_size": int(splits["train"][0].shape[1]), "seed": 0}
+
+
+def bench_architectures(quick: bool, rows: list[dict]) -> dict:
+    """CPU milliseconds per image: inference (batch 64) and one training step (batch 32)."""
+    import torch
+
+    from medfusion_lib.vision.models import ARCHITECTURES, build_model, count_parameters
+    from medfusion_lib.vision.recipe import DEFAULT_WIDTH
+
+    out = {}
+    for size in (28,) if quick else (28, 64):
+        for name in ARCHITECTURES:
+            torch.manual_seed(0)
+            model = build_model(name, **({"width": DEFAULT_WIDTH} if name == "compact" else {}))
+            x, y = torch.rand(64, 1, size, size), torch.randint(0, 2, (64,))
+            optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+            reps = 1 if quick else 3
+
+            def infer():
+                model.eval()
+                with torch.no_grad():
+                    model(x)
+
+            def step():
+                model.train()
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x[:32]), y[:32]).backward()
+                optimizer.step()
+
+            infer(), step()  # warm-up
+            timings = {}
+            for label, func, batch in (("infer", infer, 64), ("train", step, 32)):
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in range(reps):
+                    func()
+                timings[f"{label}_ms_per_image"] = 1000 * (time.perf_counter() - wall) / (reps * batch)
+                timings[f"{label}_cpu_ms_per_image"] = 1000 * (time.process_time() - cpu) / (reps * batch)
+            out.setdefault(name, {})[f"{size}px"] = timings
+            out[name]["parameters"] = count_parameters(model)
+            rows.append({"task": f"cost {name} {size}px", "params": count_parameters(model),
+                         "infer_ms/img": timings["infer_ms_per_image"],
+                         "train_ms/img": timings["train_ms_per_image"],
+                         "infer_cpu_ms/img": timings["infer_cpu_ms_per_image"]})
+    return out
+
+
+def run(quick: bool = False):
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    rows: list[dict] = []
+    try:
+        payload = {
+            "threads": THREADS,
+            "pneumoniamnist": bench_pneumoniamnist(quick, rows),
+            "cohort": bench_cohort(quick, rows),
+            "architectures": bench_architectures(quick, rows),
+        }
+    finally:
+        torch.set_num_threads(previous)
+    return rows, payload
