@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import bisect
+from functools import lru_cache
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -40,7 +41,17 @@ def extract_mentions(text: str, index: LexiconIndex | None = None, measurements:
     a non-string raises ``TypeError``.
     """
     check_text(text)
-    index = index or default_index()
+    if index is None:  # the default lexicon: cache, since CV and grid searches extract the same texts again
+        return list(_extract_default(text, measurements))
+    return _extract(text, index, measurements)
+
+
+@lru_cache(maxsize=50_000)
+def _extract_default(text: str, measurements: bool) -> tuple[Mention, ...]:
+    return tuple(_extract(text, default_index(), measurements))
+
+
+def _extract(text: str, index: LexiconIndex, measurements: bool) -> list[Mention]:
     tokens = tokenize_with_spans(text)
     if not tokens:
         return []
