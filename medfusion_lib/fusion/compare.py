@@ -168,3 +168,26 @@ def missing_modality_sweep(models: Mapping[str, FusionModel], test: Modalities, 
                 rows.append({"strategy": name, "modality": modality, "fraction": float(fraction),
                              "macro_f1": macro_f1(y_test, model.predict_proba(damaged))})
     return pd.DataFrame(rows)
+
+
+def modality_dropout_ablation(train: Modalities, y_train, test: Modalities, y_test, val: Modalities | None = None,
+                              y_val=None, missing: str = "image", dropouts: Sequence[float] = (0.0, 0.3),
+                              fusion: str = "concat", seeds: Sequence[int] = (0,), **hybrid_params) -> pd.DataFrame:
+    """Train the hybrid model with and without modality dropout; score it with every modality present and
+    with ``missing`` absent for every test patient.
+
+    Returns one row per (dropout, seed): ``modality_dropout, seed, macro_f1_full, macro_f1_missing, loss``
+    where ``loss = macro_f1_full - macro_f1_missing`` (what losing the modality costs).
+    """
+    test = check_modalities(test, "test")
+    y_test = check_labels(y_test, len(test))
+    damaged = test.with_missing(missing, 1.0)
+    rows = []
+    for p in dropouts:
+        for seed in seeds:
+            model = fit_model(HybridFusion(fusion, modality_dropout=p, seed=seed, **hybrid_params),
+                              train, y_train, val, y_val)
+            full, without = macro_f1(y_test, model.predict(test)), macro_f1(y_test, model.predict(damaged))
+            rows.append({"modality_dropout": p, "seed": seed, "macro_f1_full": full,
+                         "macro_f1_missing": without, "loss": full - without})
+    return pd.DataFrame(rows)
