@@ -6,8 +6,9 @@ A *token key* is the lower-cased, apostrophe-free Snowball stem of a word ("Coug
 Single-token abbreviations ("SOB", "PND") are matched on the raw token, case-sensitively unless the
 abbreviation cannot be an English word.
 
-Typo tolerance: a word of five or more letters that is not in the lexicon vocabulary may stand for a
-vocabulary word at Damerau-Levenshtein distance 1 ("coughign", "diarhea", "wheezng"). Candidates are found
+Typo tolerance: a word of five or more letters (four inside a phrase that has already started matching)
+that is not in the lexicon vocabulary may stand for a vocabulary word at Damerau-Levenshtein distance 1
+("coughign", "diarhea", "wheezng", "a bad cogh"). Candidates are found
 with a delete-one index (the SymSpell idea) and checked exactly; common English words that happen to sit
 one edit from a symptom word ("fewer" ~ "fever") are protected.
 """
@@ -22,7 +23,13 @@ from medfusion_lib.text.synonyms import (BLOCKERS, CASE_INSENSITIVE_ABBREVIATION
                                          EXTRA_PHRASES, NEGATED_FORMS)
 
 #: Words skipped inside a phrase (and never the first word of a mention's span).
-SKIPPABLE = frozenset({"a", "an", "the", "my", "his", "her", "their", "your", "our", "some", "both"})
+SKIPPABLE = frozenset({"a", "an", "the", "my", "his", "her", "their", "your", "our", "some", "both", "any",
+                       "much", "little", "bit"})
+
+#: Words also skipped inside a phrase (never dropped from lexicon phrases): descriptions of sputum and the
+#: like that patients insert ("coughing up yellow-green mucus").
+FILLERS = SKIPPABLE | frozenset({"green", "yellow", "white", "brown", "thick", "clear", "yellowish", "greenish",
+                                 "rusty", "coloured", "colored", "-", "really", "very", "so", "all"})
 
 #: Marker kinds of a lexicon entry.
 PHRASE, ABBREVIATION, NEGATED_FORM, BLOCKER = "phrase", "abbreviation", "negated_form", "blocker"
@@ -110,7 +117,7 @@ class LexiconIndex:
     delete_index: dict[str, set[str]]      # one-deletion variant -> lexicon words
     conflicts: list[tuple[str, str, str]]  # (phrase, kept concept, dropped concept) — should stay empty
     n_phrases: int
-    correction_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    correction_cache: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def abbreviation(self, raw: str) -> str | None:
         """The concept a raw token abbreviates, if any ("SOB" -> Dyspnea; "sob" too; "ha" not)."""
@@ -127,24 +134,29 @@ class LexiconIndex:
         word = word.lower()
         if not in_phrase and word in PROTECTED_WORDS:
             return ()
-        return _corrections(self, word)
+        # inside a phrase the context is already there, so four-letter slips ("a bad cogh") are safe too
+        return _corrections(self, word, 4 if in_phrase else 5)
 
 
-def _corrections(index: "LexiconIndex", word: str) -> tuple[str, ...]:
-    cached = index.correction_cache.get(word)
+def _corrections(index: "LexiconIndex", word: str, min_length: int) -> tuple[str, ...]:
+    cached = index.correction_cache.get((word, min_length))
     if cached is not None:
         return cached
     keys: tuple[str, ...] = ()
-    if not (len(word) < 5 or not word.isalpha() or word in index.vocabulary 
+    if not (len(word) < min_length or not word.isalpha() or word in index.vocabulary
             or word in GENERIC_STOPWORDS or word in NEGATORS):
         candidates: set[str] = set()
         for variant in _deletes(word):
             candidates |= index.delete_index.get(variant, set())
         keys = tuple(sorted({index.vocabulary[c] for c in candidates
-                             # a typo rarely hits the first letter: demand it to match unless the word is long
-                             if (c[0] == word[0] or len(word) >= 7) and _damerau_within_one(word, c)}))
-    index.correction_cache[word] = keys
+                             if _plausible_slip(word, c) and _damerau_within_one(word, c)}))
+    index.correction_cache[(word, min_length)] = keys
     return keys
+
+
+def _plausible_slip(word: str, target: str) -> bool:
+    """Typos rarely hit the first letter, except by swapping the first two ("efver"); long words may."""
+    return word[0] == target[0] or word[:2] == target[1::-1] or len(word) >= 7
 
 
 def _variants(phrase: str) -> set[str]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from medfusion_lib.text.lexicon_index import (ABBREVIATION, SKIPPABLE, LexiconIndex, TrieNode,
+from medfusion_lib.text.lexicon_index import (ABBREVIATION, FILLERS, LexiconIndex, TrieNode,
                                               default_index, token_key)
 from medfusion_lib.text.preprocess import Token
 
-#: At most this many determiners in a row are skipped inside a phrase ("pain in the chest").
-MAX_SKIPS = 2
+#: At most this many fillers in a row are skipped inside a phrase ("pain in the chest", "yellow-green").
+MAX_SKIPS = 3
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _longest_from(tokens: Sequence[Token], i: int, index: LexiconIndex) -> Match
         for child, cost in _token_options(token, node, index):
             if typos + cost <= 2:
                 stack.append((child, j + 1, j, typos + cost, 0))
-        if last >= 0 and token.lower in SKIPPABLE and skips < MAX_SKIPS:
+        if last >= 0 and token.lower in FILLERS and skips < MAX_SKIPS:
             stack.append((node, j + 1, last, typos, skips + 1))
     return best
 

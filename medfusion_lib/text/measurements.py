@@ -32,7 +32,7 @@ class Measurement:
 
 _NUMBER = r"(\d{1,3}(?:[.,]\d{1,2})?)"
 _TEMPERATURE = re.compile(
-    r"\b(?:temp(?:erature)?s?|t\s?max|T)\b\.?\s*(?:of|was|is|up to|to|at|reached|:|=)?\s*(?:of\s*)?"
+    r"\b(?:temp(?:erature)?s?(?:\s?max)?|t\s?max|T)\b\.?\s*(?:of|was|is|up to|to|at|reached|:|=)?\s*(?:of\s*)?"
     + _NUMBER + r"\s*(?:°|º|deg(?:rees?)?)?\s*([CF])?\b"
     r"|\b" + _NUMBER + r"\s*(?:°\s*|º\s*|deg(?:rees?)?\s*)([CF])\b", re.IGNORECASE)
 _WEIGHT = re.compile(

@@ -69,6 +69,8 @@ CLAUSE_CUES = frozenset({
     "worse", "worsening", "increasing", "persistent", "ongoing", "continues", "remains", "describes",
     "mentions", "also", "associated", "with",
 })
+#: Words a list item may hold besides its mention and still be "just a mention" (for post-negation).
+SKIP_IN_LISTS = frozenset({"a", "an", "the", "any", "some", "his", "her", "my", ":", "-", "=", "(", ")"})
 #: How many tokens may separate a pre-trigger from the first mention it negates (NegEx uses five words).
 MAX_GAP = 7
 
@@ -199,10 +201,13 @@ def negation_flags(tokens: Sequence[Token], mentions: Sequence[tuple[int, int]],
                 for m in forward:
                     negated[m] = True
                 continue
-            # a two-way trigger with nothing after it looks back only when it follows a mention or ":"/"-"
+            # a two-way trigger negating nothing ahead looks back only when it follows a mention or ":"/"-";
+            # "no"/"not" also need the clause to end there ("fever: no", but not "appetite poor, no N/V")
             if not before or (owner[before[-1]] < 0 and keys[before[-1]] not in {":", "-", "=", ","}):
                 continue
-        for m in _backward_scope(before, keys, mentions_in, is_new_clause):
+            if trigger.phrase in {"no", "not"} and any(keys[j].isalnum() for j in after):
+                continue
+        for m in _backward_scope(before, keys, owner, mentions_in):
             negated[m] = True
     return negated
 
@@ -228,17 +233,16 @@ def _forward_scope(after, keys, owner, mentions_in, is_new_clause, trigger_end) 
     return scope
 
 
-def _backward_scope(before, keys, mentions_in, is_new_clause) -> set[int]:
+def _backward_scope(before, keys, owner, mentions_in) -> set[int]:
+    """Mentions a post-trigger negates: the nearest list item, plus earlier items that hold nothing but a
+    mention ("fever and chills: denied"), so "Cough - yes, fever - no" negates only the fever."""
     items = _items(before, keys)
     scope: set[int] = set()
     for n, item in enumerate(reversed(items)):
         found = mentions_in(item)
-        if n == 0:
-            scope |= found
-            if not found:
-                break
-            continue
-        if is_new_clause(item) or not found:
+        if not found:
+            break
+        if n > 0 and any(owner[j] < 0 and keys[j] not in SKIP_IN_LISTS for j in item):
             break
         scope |= found
     return scope

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 #: concept_id -> extra phrases (matched case-insensitively, with stemming and typo tolerance).
 EXTRA_PHRASES: dict[str, tuple[str, ...]] = {
-    "HP:0001945": ("fevers", "febrile", "feverish", "hyperthermia", "pyrexial", "high temp",
+    "HP:0001945": ("temperature", "temperatures", "fevers", "febrile", "feverish", "hyperthermia", "pyrexial", "high temp",
                    "running a temperature", "running a fever", "temperature spikes", "spiking temperatures",
                    "hot and sweaty"),
     "HP:0025143": ("rigor", "shaking chills", "shivery", "shakes", "chilly"),
@@ -60,7 +60,8 @@ EXTRA_PHRASES: dict[str, tuple[str, ...]] = {
                    "lost pounds", "losing weight without trying", "clothes are loose", "clothes loose"),
     "HP:0004396": ("off food", "off my food", "not eating", "reduced appetite", "appetite poor",
                    "lost my appetite", "lost appetite", "appetite is poor", "appetite down",
-                   "don't feel like eating", "no interest in food"),
+                   "don't feel like eating", "no interest in food", "not feeling hungry",
+                   "not hungry"),
     "HP:0012378": ("tired", "fatigued", "exhausted", "worn out", "run down", "lethargic", "drained",
                    "low energy", "wiped out", "weary", "listless", "tired all the time"),
     "HP:0003326": ("muscle pain", "muscle pains", "muscle ache", "aches", "achy", "body ache",
@@ -83,7 +84,7 @@ EXTRA_PHRASES: dict[str, tuple[str, ...]] = {
                    "swelling in ankles", "ankles swollen", "ankles are swollen", "legs are swollen",
                    "swollen ankle", "lower leg swelling", "dependent edema", "BLE edema", "pedal swelling",
                    "swelling of legs", "swelling in feet", "feet are swollen", "ankles swelling",
-                   "swelling in legs"),
+                   "swelling in legs", "ankles puffy", "ankles are puffy", "feet are puffy", "legs swollen"),
     "HP:0004324": ("gaining weight", "put on weight", "weight up", "increased body weight"),
     "HP:0001962": ("heart pounding", "racing heart", "heart is racing", "fluttering", "skipped beats",
                    "palps", "heart palpitations", "skipped heart beat", "heart fluttering",
@@ -116,6 +117,9 @@ NEGATED_FORMS: dict[str, tuple[str, ...]] = {
 
 #: Phrases that look like a symptom but are something else; matched and then dropped.
 BLOCKERS: tuple[str, ...] = (
+    "normal temperature", "temperature normal", "temperature was normal", "temperature is normal",
+    "temperature was fine", "temperature is fine", "temperature fine", "body temperature", "room temperature",
+    "temperature check", "temperature checks", "temperature chart", "temperature probe",
     "pulmonary edema", "pulmonary oedema", "pulmonary congestion", "vascular congestion", "heart rate",
     "respiratory rate", "chest x-ray", "chest xray", "chest film", "chest radiograph", "chest exam",
     "chest wall", "cough syrup", "cough medicine", "cough drops", "fever reducer", "sweat test",
