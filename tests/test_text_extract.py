@@ -176,3 +176,22 @@ def test_extract_many_and_custom_index():
         extract_many("fever")
     only_fever = build_index({k: v for k, v in SYMPTOMS.items() if v.label == "Fever"})
     assert [m.label for m in extract_mentions("fever and cough", index=only_fever)] == ["Fever"]
+
+
+def test_post_negation_does_not_reach_across_affirmed_items():
+    assert [n for *_, n in found("Cough - yes, fever - no")] == [False, True]
+    assert [n for *_, n in found("fever and chills: denied")] == [True, True]
+    assert [n for *_, n in found("Decreased appetite, no N/V/D")] == [False]
+
+
+def test_temperature_word_and_readings():
+    assert found("no fever or temperature") == [("fever", "Fever", True), ("temperature", "Fever", True)]
+    assert found("Temperature 36.8, my temperature was normal") == []
+    assert found("Temp max 38.9C yesterday") == [("Temp max 38.9C", "Fever", False)]
+
+
+def test_fillers_inside_phrases_and_slips_in_context():
+    assert found("Coughing up yellow-green mucus")[0][1] == "Productive cough"
+    assert found("a bad cogh, efver and hcills") == [("bad cogh", "Cough", False), ("efver", "Fever", False),
+                                                     ("hcills", "Chills", False)]
+    assert found("I was tied up") == []
