@@ -29,7 +29,8 @@ SKIPPABLE = frozenset({"a", "an", "the", "my", "his", "her", "their", "your", "o
 #: Words also skipped inside a phrase (never dropped from lexicon phrases): descriptions of sputum and the
 #: like that patients insert ("coughing up yellow-green mucus").
 FILLERS = SKIPPABLE | frozenset({"green", "yellow", "white", "brown", "thick", "clear", "yellowish", "greenish",
-                                 "rusty", "coloured", "colored", "-", "really", "very", "so", "all"})
+                                 "rusty", "coloured", "colored", "-", "really", "very", "so", "all", "lot", "lots",
+                                 "loads", "of"})
 
 #: Marker kinds of a lexicon entry.
 PHRASE, ABBREVIATION, NEGATED_FORM, BLOCKER = "phrase", "abbreviation", "negated_form", "blocker"
