@@ -1,0 +1,101 @@
+"""compare_strategies / missing_modality_sweep / modality_dropout_ablation on small synthetic arrays."""
+import numpy as np
+import pytest
+
+from medfusion_lib.fusion import (EarlyFusion, HybridFusion, LateFusion, UnimodalModel, compare_strategies,
+                                  default_strategies, missing_modality_sweep)
+from medfusion_lib.fusion.compare import modality_dropout_ablation
+from medfusion_lib.fusion.toy import make_toy_modalities
+
+
+@pytest.fixture(scope="module")
+def splits():
+    data, y = make_toy_modalities(480, seed=2)
+    idx = {"train": np.arange(240), "val": np.arange(240, 360), "test": np.arange(360, 480)}
+    return {k: (data.subset(v), y[v]) for k, v in idx.items()}
+
+
+SMALL = {"text_only": UnimodalModel("text"), "image_only": UnimodalModel("image"),
+         "early_logreg": EarlyFusion("logreg"), "late_mean": LateFusion("mean"),
+         "hybrid_concat": HybridFusion("concat", num_epochs=5)}
+
+
+@pytest.fixture(scope="module")
+def comparison(splits):
+    (train, y_train), (val, y_val), (test, y_test) = splits["train"], splits["val"], splits["test"]
+    return compare_strategies(train, y_train, test, y_test, val, y_val, strategies=SMALL, n_boot=100,
+                              progress=False)
+
+
+def test_table_is_tidy_with_cis_tests_and_times(comparison):
+    table = comparison.table
+    assert list(table.strategy) == list(SMALL)
+    assert list(table.kind) == ["unimodal", "unimodal", "early", "late", "hybrid"]
+    for metric in ("macro_f1", "balanced_accuracy", "macro_auc"):
+        assert (table[f"{metric}_low"] <= table[metric] + 1e-9).all()
+        assert (table[metric] <= table[f"{metric}_high"] + 1e-9).all()
+    assert (table.fit_s >= 0).all() and (table.predict_s >= 0).all()
+    assert table.p_value.between(0, 1).all()
+    best = table.set_index("strategy").loc[comparison.best_single]
+    assert best.gain_vs_best_single == 0 and best.gain_low == 0
+
+
+def test_best_models_are_chosen_on_validation_and_gain_is_reported(comparison):
+    table = comparison.table.set_index("strategy")
+    singles = table[table.kind == "unimodal"]
+    fusions = table[table.kind != "unimodal"]
+    assert comparison.best_single == singles.val_macro_f1.idxmax()
+    assert comparison.best_fusion == fusions.val_macro_f1.idxmax()
+    gain = comparison.gain
+    assert gain["selected_on"] == "validation"
+    assert gain["macro_f1"] == pytest.approx(table.loc[gain["best_fusion"], "macro_f1"]
+                                             - table.loc[gain["best_single"], "macro_f1"])
+    assert gain["ci_low"] <= gain["macro_f1"] <= gain["ci_high"]
+    # the toy modalities are complementary by construction: fusion must win clearly
+    assert gain["ci_low"] > 0
+
+
+def test_given_strategy_objects_are_not_fitted_in_place(comparison):
+    assert not hasattr(SMALL["late_mean"], "classes_")
+    assert set(comparison.proba) == set(SMALL)
+
+
+def test_comparison_needs_a_baseline_and_a_fusion(splits):
+    (train, y_train), (test, y_test) = splits["train"], splits["test"]
+    with pytest.raises(ValueError, match="at least one unimodal baseline and one fusion"):
+        compare_strategies(train, y_train, test, y_test, strategies={"t": UnimodalModel("text")}, progress=False)
+
+
+def test_comparison_is_deterministic(splits, comparison):
+    (train, y_train), (val, y_val), (test, y_test) = splits["train"], splits["val"], splits["test"]
+    again = compare_strategies(train, y_train, test, y_test, val, y_val, strategies=SMALL, n_boot=100,
+                               progress=False)
+    columns = ["macro_f1", "macro_f1_low", "macro_f1_high", "gain_vs_best_single", "gain_low", "p_value"]
+    assert np.allclose(again.table[columns], comparison.table[columns])
+
+
+def test_missing_modality_sweep(comparison, splits):
+    test, y_test = splits["test"]
+    sweep = missing_modality_sweep(comparison.models, test, y_test, fractions=(0.0, 0.5, 1.0), progress=False)
+    assert len(sweep) == len(SMALL) * 3 * 3
+    assert set(sweep.columns) == {"strategy", "modality", "fraction", "macro_f1"}
+    at = sweep.set_index(["strategy", "modality", "fraction"]).macro_f1
+    # without images, the image-only model knows nothing: it predicts the prior
+    assert at["image_only", "image", 1.0] < at["image_only", "image", 0.0] - 0.3
+    # late fusion falls back to the remaining experts instead of collapsing
+    assert at["late_mean", "image", 1.0] > at["image_only", "image", 1.0] + 0.3
+
+
+def test_modality_dropout_ablation_shape(splits):
+    (train, y_train), (test, y_test) = splits["train"], splits["test"]
+    result = modality_dropout_ablation(train, y_train, test, y_test, dropouts=(0.0, 0.3), seeds=(0,),
+                                       num_epochs=3)
+    assert list(result.modality_dropout) == [0.0, 0.3]
+    assert np.allclose(result.loss, result.macro_f1_full - result.macro_f1_missing)
+
+
+def test_default_strategies_cover_every_kind():
+    lineup = default_strategies()
+    kinds = {type(model).__name__ for model in lineup.values()}
+    assert kinds == {"UnimodalModel", "EarlyFusion", "LateFusion", "HybridFusion"}
+    assert {"text_only", "image_only", "vitals_only", "late_confidence", "late_stacking"} <= set(lineup)
