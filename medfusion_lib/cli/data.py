@@ -53,7 +53,7 @@ def _build(args) -> int:
     import time
 
     from medfusion_lib.config import datasets_dir
-    from medfusion_lib.data.cohort import DEFAULT_N_PATIENTS, FORMAT_VERSION, build_cohort
+    from medfusion_lib.data.cohort import DEFAULT_N_PATIENTS, build_cohort, generator_fingerprint
 
     if args.source == "synthetic" and args.medmnist_npz is not None:
         raise UserError("--medmnist-npz goes with --source pneumoniamnist")
@@ -61,7 +61,8 @@ def _build(args) -> int:
         raise UserError(f"--medmnist-npz {args.medmnist_npz}: no such file")
     out = args.out or datasets_dir() / ("default" if args.source == "synthetic" else args.source)
     n_patients = args.n_patients or (DEFAULT_N_PATIENTS if args.source == "synthetic" else 2400)
-    wanted = {"n_patients": n_patients, "seed": args.seed, "source": args.source, "format_version": FORMAT_VERSION}
+    wanted = {"n_patients": n_patients, "seed": args.seed, "source": args.source,
+              "generator": generator_fingerprint()}
     if args.image_size is not None:
         wanted["image_size"] = args.image_size
     done = out / "build.json"

@@ -35,6 +35,19 @@ PATIENT_COLUMNS = ["patient_id", "site", "age", "sex", *VITALS, "narrative", "vo
                    "diagnosis", "true_diagnosis", "label_noise"]
 SPAN_COLUMNS = ["patient_id", "start", "end", "text", "concept_id", "label", "negated"]
 FORMAT_VERSION = 1
+#: The modules whose code decides what a cohort contains: a change to any of them makes old builds stale.
+GENERATOR_MODULES = ("cohort.py", "diagnoses.py", "narratives.py", "images.py", "datasheet.py", "../lexicon.py")
+
+
+def generator_fingerprint() -> str:
+    """A short hash of the generator's source code, stored in build.json to detect stale cohorts."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in GENERATOR_MODULES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -180,7 +193,7 @@ def generate_cohort(n_patients: int = DEFAULT_N_PATIENTS, seed: int = 0, image_s
     patients = pd.DataFrame(rows, columns=PATIENT_COLUMNS)
     spans = pd.DataFrame(span_rows, columns=SPAN_COLUMNS)
     params = {"n_patients": int(n_patients), "seed": int(seed), "image_size": int(image_size), "source": source,
-              "format_version": FORMAT_VERSION}
+              "format_version": FORMAT_VERSION, "generator": generator_fingerprint()}
     return Cohort(patients, images, spans, params)
 
 
@@ -304,18 +317,22 @@ def read_cohort(path: str | Path) -> Cohort:
 
 
 def load_cohort(name: str | Path = "default", build_if_missing: bool = True, **params) -> Cohort:
-    """The cohort ``datasets/<name>`` (or a folder path), built first when absent.
+    """The cohort ``datasets/<name>`` (or a folder path), built first when absent or stale.
 
     ``params`` (n_patients, seed, image_size, source, medmnist_npz) go to ``build_cohort``; when given,
-    a cohort built with other values is rebuilt. Without them, whatever is in the folder is used.
+    a cohort built with other values is rebuilt. Without them, the folder's cohort is used as built —
+    unless the generator's code changed since (then it is rebuilt with the same parameters).
     """
     path = Path(name) if (isinstance(name, Path) or "/" in str(name)) else datasets_dir() / str(name)
     built = json.loads((path / "build.json").read_text()) if (path / "build.json").is_file() else {}
     asked = {k: v for k, v in params.items() if k != "medmnist_npz" and v is not None}
-    up_to_date = ((path / "patients.csv").is_file() and built.get("format_version") == FORMAT_VERSION
+    up_to_date = ((path / "patients.csv").is_file() and built.get("generator") == generator_fingerprint()
                   and all(built.get(k) == v for k, v in asked.items()))
     if not up_to_date:
         if not build_if_missing:
             raise UserError(f"no up-to-date cohort at {path}; build it with `medfusion data build --out {path}`")
-        build_cohort(path, **params)
+        previous = {k: built[k] for k in ("n_patients", "seed", "source") if k in built}
+        if built.get("source") == "synthetic" and "image_size" in built:
+            previous["image_size"] = built["image_size"]
+        build_cohort(path, **{**previous, **params})
     return read_cohort(path)
