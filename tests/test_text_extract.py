@@ -3,7 +3,7 @@ import pytest
 
 from medfusion_lib.lexicon import SYMPTOMS
 from medfusion_lib.text.extract import Mention, extract_many, extract_mentions
-from medfusion_lib.text.lexicon_index import _damerau_within_one, build_index, default_index, phrase_keys
+from medfusion_lib.text.lexicon_index import damerau_within_one, build_index, default_index, phrase_keys
 from medfusion_lib.text.measurements import find_measurements
 from medfusion_lib.text.negation import find_triggers
 from medfusion_lib.text.preprocess import tokenize_with_spans
@@ -35,7 +35,7 @@ def test_phrase_keys_stem_and_drop_determiners():
                                             ("fever", "fiver", True), ("fever", "faver", True),
                                             ("nausea", "nuasae", False), ("cough", "cgouh", False)])
 def test_damerau_distance_one(a, b, expected):
-    assert _damerau_within_one(a, b) is expected
+    assert damerau_within_one(a, b) is expected
 
 
 def test_longest_match_wins():
@@ -195,3 +195,7 @@ def test_fillers_inside_phrases_and_slips_in_context():
     assert found("a bad cogh, efver and hcills") == [("bad cogh", "Cough", False), ("efver", "Fever", False),
                                                      ("hcills", "Chills", False)]
     assert found("I was tied up") == []
+
+
+def test_misspelt_long_triggers_still_negate():
+    assert found("Deines fever. Negaitve for cough.") == [("fever", "Fever", True), ("cough", "Cough", True)]

@@ -72,7 +72,7 @@ def token_key(word: str) -> str:
     return stem_word(word) if word.isalpha() else word
 
 
-def _damerau_within_one(a: str, b: str) -> bool:
+def damerau_within_one(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` differ by at most one insertion, deletion, substitution or swap."""
     if a == b:
         return True
@@ -150,7 +150,7 @@ def _corrections(index: "LexiconIndex", word: str, min_length: int) -> tuple[str
         for variant in _deletes(word):
             candidates |= index.delete_index.get(variant, set())
         keys = tuple(sorted({index.vocabulary[c] for c in candidates
-                             if _plausible_slip(word, c) and _damerau_within_one(word, c)}))
+                             if _plausible_slip(word, c) and damerau_within_one(word, c)}))
     index.correction_cache[(word, min_length)] = keys
     return keys
 

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
+from medfusion_lib.text.lexicon_index import damerau_within_one
 from medfusion_lib.text.preprocess import Token, tokenize
 
 
@@ -85,8 +87,23 @@ class Trigger:
     phrase: str
 
 
+#: Trigger words long enough to recognise with one typo ("Deines", "Negaitve"), as symptom words are.
+TYPO_TOLERANT_TRIGGERS = ("denies", "denied", "denying", "negative", "without", "resolved", "absent")
+
+
+@lru_cache(maxsize=20_000)
+def _trigger_key(word: str) -> str:
+    """The word, or the trigger word it misspells by one edit (same first letter)."""
+    word = word.replace("'", "")
+    if len(word) >= 5 and word.isalpha() and word not in TYPO_TOLERANT_TRIGGERS:
+        for trigger in TYPO_TOLERANT_TRIGGERS:
+            if trigger[0] == word[0] and damerau_within_one(word, trigger):
+                return trigger
+    return word
+
+
 def _keys(tokens: Sequence[Token]) -> list[str]:
-    return [t.lower.replace("'", "") for t in tokens]
+    return [_trigger_key(t.lower) for t in tokens]
 
 
 def _by_first_word(phrases) -> dict[str, tuple[tuple[str, ...], ...]]:
