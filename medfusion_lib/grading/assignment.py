@@ -86,13 +86,16 @@ def accept_released(assignment: Assignment, released: str | Path) -> None:
     from medfusion_lib.grading.restore import normalise
 
     nb = read_notebook(released)
-    graded = assignment.graded
+    graded, given = assignment.graded, assignment.student_cells
     matched = 0
     for cell in nb.cells:
         gid = grading_meta(cell).get("grade_id")
         if gid in graded and cell_role(graded[gid]) in ("test", "locked"):
-            assignment.accepted.setdefault(gid, set()).add(normalise(cell.source))
             matched += 1
+            source = normalise(cell.source)
+            # Only differences matter (they change grading, hence the cache key); same text adds nothing.
+            if source not in (normalise(given[gid].source), normalise(graded[gid].source)):
+                assignment.accepted.setdefault(gid, set()).add(source)
     if not matched:
         raise ValueError(f"{released} has none of {assignment.name}'s test or read-only cells; is it a released "
                          "copy of this assignment?")
