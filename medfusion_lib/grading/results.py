@@ -1,7 +1,7 @@
 """What grading produces: a result per exercise, and per submission."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 #: Status of one exercise in one submission.
 EXERCISE_STATUSES = ("passed", "failed", "error", "timeout", "killed", "not_attempted", "tampered", "invalid")
@@ -52,10 +52,11 @@ class SubmissionResult:
     def max_points(self) -> float:
         return sum(e.max_points for e in self.exercises)
 
-    def to_json(self, with_notebook: bool = False) -> dict:
-        data = asdict(self)
-        if not with_notebook:
-            data.pop("executed")
+    def to_json(self) -> dict:
+        """Everything but the executed notebook (that is written to its own file)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "executed"}
+        data["exercises"] = [asdict(e) for e in self.exercises]
+        data["notes"] = list(self.notes)
         return data
 
     @classmethod
