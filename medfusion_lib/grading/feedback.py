@@ -10,7 +10,7 @@ import html
 from medfusion_lib.grading.results import SubmissionResult
 
 STATUS_TEXT = {
-    "passed": "passed", "failed": "a check failed", "error": "your code raised an error",
+    "passed": "all checks passed", "failed": "a check failed", "error": "your code raised an error",
     "timeout": "took too long", "killed": "stopped by a resource limit", "not_attempted": "not attempted yet",
     "tampered": "an instructor cell was edited", "invalid": "the notebook could not be graded",
 }
