@@ -9,7 +9,6 @@ import json
 import math
 from pathlib import Path
 
-import nbformat
 
 FIGURES_MIME = "application/vnd.medfusion.key-figures+json"
 
@@ -44,6 +43,8 @@ def show_key_figures(figures: dict, title: str = "Key figures"):
 
 def read_key_figures(notebook_path: str | Path) -> list[dict]:
     """The key-figure blocks an executed notebook displayed, in order."""
+    import nbformat  # here, not at the top: it pulls in jsonschema, seconds of start-up for every notebook
+
     nb = nbformat.read(str(notebook_path), as_version=4)
     blocks = []
     for cell in nb.cells:
