@@ -14,7 +14,7 @@ def test_grade_on_a_local_dask_cluster(tmp_path, capsys):
     hostile.fixture_assignment(tmp_path / "solutions")
     assignment = load_assignment("99_fixture", tmp_path / "solutions")
     expected = hostile.write_class(assignment, tmp_path / "class", hostile.FIXTURE_WRONG,
-                                   only=["solution", "untouched", "partial", "os_exit"])
+                                   only=["solution", "untouched", "partial"])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         rc = cli_main(["grade", "99_fixture", str(tmp_path / "class"), "--solutions", str(tmp_path / "solutions"),
                        "--out", str(tmp_path / "out"), "--dask", cluster.scheduler_address, "--no-progress"])

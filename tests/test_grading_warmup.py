@@ -1,7 +1,8 @@
 """End to end on the real assignment: `medfusion grade 00_warmup` on a small class, no file modified.
 
 The full hostile class runs on a tiny fixture assignment in test_grading_hostile.py (fast kernels); here
-the cases that need the cohort-backed notebook: full marks, zero, partial credit, invalid, tampered, killed.
+the cases that need the cohort-backed notebook (full marks, zero, partial credit) and two invalid ones.
+The whole hostile class on 00_warmup is the demo in docs/instructors.md (section 2).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from grading_helpers import hashes, hostile, read_grades, statuses
 from medfusion_lib.cli import main as cli_main
 from medfusion_lib.grading.assignment import load_assignment
 
-CASES = ["solution", "untouched", "partial", "malformed", "deleted_cells", "edited_test", "memory_bomb"]
+CASES = ["solution", "untouched", "partial", "malformed", "deleted_cells"]
 
 
 def test_grade_00_warmup_end_to_end(tmp_path, capsys):
