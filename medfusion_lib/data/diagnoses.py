@@ -66,7 +66,7 @@ PRESENTATIONS: dict[str, Presentation] = {
         pertinent_negatives=("Fever", "Hemoptysis", "Dyspnea", "Chest pain"),
         duration_days=(4, 18), age=(42, 16),
         vitals={"temperature_c": (37.4, 0.5), "heart_rate": (86, 10), "resp_rate": (18, 2.5), "spo2": (96.8, 1.3)},
-        risk_factors=("Smokes about half a pack a day.", "Had a cold the week before the cough started."),
+        risk_factors=("Smokes about half a pack a day.", "Had a cold the week before this started."),
     ),
     "bacterial_pneumonia": Presentation(
         symptoms={"Fever": 0.8, "Chills": 0.45, "Cough": 0.75, "Productive cough": 0.42,
