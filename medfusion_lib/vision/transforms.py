@@ -56,7 +56,10 @@ def images_to_tensor(images: np.ndarray, size: int | None = None) -> torch.Tenso
     ``size`` resizes with antialiased bilinear interpolation (``None`` keeps the size).
     """
     check_images(images)
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    array = np.ascontiguousarray(images)
+    if not array.flags.writeable:  # e.g. a memory-mapped cohort; torch wants its own writable buffer
+        array = array.copy()
+    tensor = torch.from_numpy(array).unsqueeze(1)
     tensor = tensor.float().div_(255.0) if images.dtype == np.uint8 else tensor.float().clamp_(0.0, 1.0)
     if size is not None and tuple(tensor.shape[-2:]) != (size, size):
         tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False,
