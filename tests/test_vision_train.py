@@ -44,6 +44,14 @@ def test_two_epochs_loss_falls_and_history_is_complete(data):
     assert history.best_epoch in (1, 2) and not model.training
 
 
+def test_tiny_datasets_train_too(data):
+    train, val = data
+    tiny = ImageArrayDataset(train.images[:20, 0].numpy(), train.labels[:20].numpy())
+    for epochs in (1, 4):  # 1 step in all, then 4 steps: both must run
+        history = fit(CompactCNN(width=4), tiny, val, FAST.replace(epochs=epochs, batch_size=64))
+        assert len(history.rows) == epochs
+
+
 def test_same_seed_same_weights(data):
     train, val = data
     runs = []

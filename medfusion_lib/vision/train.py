@@ -180,8 +180,11 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None,
                               drop_last=len(train_data) > config.batch_size)
     val_loader = DataLoader(val_data, batch_size=256) if val_data is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
-                                                    steps_per_epoch=len(train_loader), pct_start=0.25)
+    total_steps = config.epochs * len(train_loader)
+    scheduler = None  # a handful of steps: keep the learning rate constant
+    if total_steps >= 4:  # one-cycle needs at least one step in its warm-up phase
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                        pct_start=max(0.25, 1.5 / total_steps))
     history, best_loss, best_state, waited = History(), float("inf"), None, 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
