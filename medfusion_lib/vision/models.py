@@ -119,12 +119,7 @@ def resnet18_small(num_classes: int = 2, in_channels: int = 1, stem: str = "cifa
     else:
         raise ValueError(f"stem must be 'cifar' or 'imagenet'; got {stem!r}")
     net.fc = nn.Identity()  # the classifier head lives in ImageClassifier
-    spec = {"name": "resnet18", "num_classes": num_classes, "in_channels": in_channels, "stem": stem,
-            "dropout": dropout}
-    model = ImageClassifier(net, 512, num_classes, in_channels, dropout, spec)
-    if weights_path is not None:
-        load_local_weights(model.backbone, weights_path)
-    return model
+    return _torchvision_classifier("resnet18", net, num_classes, in_channels, stem, dropout, weights_path)
 
 
 def vgg11_small(num_classes: int = 2, in_channels: int = 1, stem: str = "cifar", dropout: float = 0.3,
@@ -155,8 +150,13 @@ def vgg11_small(num_classes: int = 2, in_channels: int = 1, stem: str = "cifar",
     backbone.add_module("features", features)
     backbone.add_module("pool", nn.AdaptiveAvgPool2d(1))
     backbone.add_module("flatten", nn.Flatten())
-    spec = {"name": "vgg11", "num_classes": num_classes, "in_channels": in_channels, "stem": stem,
-            "dropout": dropout}
+    return _torchvision_classifier("vgg11", backbone, num_classes, in_channels, stem, dropout, weights_path)
+
+
+def _torchvision_classifier(name: str, backbone: nn.Module, num_classes: int, in_channels: int, stem: str,
+                            dropout: float, weights_path) -> ImageClassifier:
+    """Wrap an adapted torchvision backbone (512-dimensional output) with the course's head; load local weights."""
+    spec = {"name": name, "num_classes": num_classes, "in_channels": in_channels, "stem": stem, "dropout": dropout}
     model = ImageClassifier(backbone, 512, num_classes, in_channels, dropout, spec)
     if weights_path is not None:
         load_local_weights(model.backbone, weights_path)
