@@ -41,7 +41,7 @@ test: venv
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
 	MEDFUSION_QUICK=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile \
-		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
+		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
 
 lab: venv
 	$(BIN)/medfusion data build

@@ -38,7 +38,7 @@ def write_datasheet(cohort) -> str:
 
 > **Semi-synthetic, educational, not for clinical use.** No record here describes a real person.
 
-Built with: `{ {k: v for k, v in params.items() if k in ("n_patients", "seed", "image_size", "source")} }`
+Built with: `{", ".join(f"{k}={params.get(k)}" for k in ("n_patients", "seed", "image_size", "source"))}`
 
 ## Motivation
 Made for the MedFusion course, to teach multimodal diagnosis (symptom text + chest image + vitals) on a
