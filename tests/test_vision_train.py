@@ -70,6 +70,8 @@ def test_early_stopping_restores_best_epoch(data):
     best = min(history.rows, key=lambda r: r["val_loss"])
     assert history.best_epoch == best["epoch"]
     assert history.stopped_early == (len(history.rows) < 6)
+    final = fit(CompactCNN(width=4), train, val, FAST.replace(epochs=3, restore_best=False))
+    assert final.best_epoch == 3  # keeps the last epoch's weights
 
 
 def test_checkpoint_round_trip(tmp_path, data):

@@ -35,6 +35,7 @@ class TrainConfig:
     label_smoothing: float = 0.1          # soft targets: less over-confident on shifted test data
     class_weights: str | Sequence[float] | None = "balanced"  # "balanced", explicit weights, or None
     patience: int | None = 4              # early stopping on validation loss; None trains all epochs
+    restore_best: bool = True             # end with the weights of the lowest-validation-loss epoch
     max_seconds: float | None = None      # stop after the epoch that crosses this wall-clock budget
     seed: int = 0
     device: str | None = None             # None: cuda when present, else cpu
@@ -208,7 +209,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None,
             history.stopped_early = epoch < config.epochs
             break
     history.train_seconds = time.perf_counter() - started
-    if best_state is not None:
+    if best_state is not None and config.restore_best:
         model.load_state_dict(best_state)
     else:
         history.best_epoch = history.rows[-1]["epoch"]
