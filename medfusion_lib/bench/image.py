@@ -2,7 +2,7 @@
 and the CPU cost per image of each architecture.
 
 Writes ``build/bench/image.json`` with ``pneumoniamnist.test_auc``, ``.test_acc``, ``.train_seconds``
-(medians over seeds, official test split; early stopping and the threshold chosen on val only) and their
+(medians over seeds, official test split; every choice, the threshold included, made on train/val only) and their
 per-seed values, ``cohort.test_macro_f1`` (image only), and ``architectures.<name>`` CPU milliseconds per
 image. Training uses 2 CPU threads, as on a 2-core laptop, even when a GPU is present.
 """
