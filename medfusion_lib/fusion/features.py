@@ -144,22 +144,17 @@ def image_features(cohort, settings: ImageSettings | None = None, seed: int = 0,
     settings = settings or ImageSettings()
 
     def compute():
-        import torch
-
         from medfusion_lib.vision.datasets import cohort_splits, split_datasets
         from medfusion_lib.vision.models import CompactCNN
         from medfusion_lib.vision.train import fit
-        from medfusion_lib.vision.transforms import images_to_tensor
+        from medfusion_lib.vision.features import extract_embeddings
 
         datasets = split_datasets({k: v for k, v in cohort_splits(cohort).items() if k != "test"},
                                   size=settings.size)
         model = CompactCNN(num_classes=len(cohort_classes(cohort)), width=settings.width)
         fit(model, datasets["train"], datasets["val"], epochs=settings.epochs, seed=seed, progress=progress)
-        model.eval()
-        with torch.no_grad():
-            X = torch.cat([model.embed(images_to_tensor(cohort.images[i:i + 256], size=settings.size))
-                           for i in range(0, len(cohort), 256)])
-        return {"X": X.numpy().astype(np.float32)}
+        X = extract_embeddings(model, cohort.images, size=settings.size, device="cpu")
+        return {"X": X.astype(np.float32)}
 
     key = {"cohort": cohort_key(cohort), "seed": seed, "settings": settings.__dict__, "v": 1}
     arrays, hit = _cached("image-cnn", key, compute, use_cache)

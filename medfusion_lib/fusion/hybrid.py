@@ -14,12 +14,11 @@ joint model trainable on a laptop CPU in seconds.
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from torch import nn
 
+from medfusion_lib.config import torch_threads
 from medfusion_lib.fusion.base import FusionModel, ModalityScaler, resolve_modalities
 from medfusion_lib.fusion.modalities import Modalities
 
@@ -101,18 +100,6 @@ class JointNet(nn.Module):
         return self.head(fused), weights
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run a tiny network on one CPU thread: thread start-up costs more than these matrices, and on a
-    shared 2-core laptop extra threads only fight each other. The caller's setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
     """Hide each present modality with probability ``p``; a patient keeps at least the modalities it had
     when every one would be hidden. present: (n, M) bool -> (n, M) bool."""
@@ -176,7 +163,7 @@ class HybridFusion(FusionModel):
             val.check_layout(self.layout_)
             val_xs, val_present = self._tensors(val)
             val_target = torch.from_numpy(np.searchsorted(self.classes_, np.asarray(y_val))).to(self.device)
-        with torch.random.fork_rng(devices=[]), _one_thread():  # seeded locally; caller's RNG untouched
+        with torch.random.fork_rng(devices=[]), torch_threads(1):  # seeded locally; caller's RNG untouched
             torch.manual_seed(self.seed)
             generator = torch.Generator().manual_seed(self.seed)
             net = JointNet(self.layout_, len(self.classes_), self.hidden, self.fusion, self.dropout)
@@ -214,7 +201,7 @@ class HybridFusion(FusionModel):
     def _forward(self, data: Modalities) -> tuple[np.ndarray, np.ndarray]:
         data = self._start_predict(data)
         xs, present = self._tensors(data)
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), torch_threads(1):
             logits, weights = self.net_(xs, present)
         return torch.softmax(logits, dim=1).cpu().numpy().astype(float), weights.cpu().numpy()
 

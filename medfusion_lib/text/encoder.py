@@ -9,7 +9,6 @@ deterministic for a given ``seed``.
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -18,20 +17,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
+from medfusion_lib.config import torch_threads
 from medfusion_lib.text.features import analyzer_tokens, as_text_list, tag_negations
 
 PAD, UNK = 0, 1
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread: the model is tiny, and on a shared 2-core laptop extra threads only fight."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _terms(text: str, bigrams: bool) -> list[str]:
@@ -95,7 +84,7 @@ class TextEncoder(BaseEstimator, ClassifierMixin):
     # -- training -----------------------------------------------------------------------------------
     def fit(self, X, y, progress: bool = False):
         """Build the vocabulary from ``X`` (list of n narratives) and train on labels ``y`` (n,)."""
-        with _one_thread():
+        with torch_threads(1):
             return self._fit(X, y, progress)
 
     def _fit(self, X, y, progress: bool):
@@ -151,7 +140,7 @@ class TextEncoder(BaseEstimator, ClassifierMixin):
         texts = as_text_list(X)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         rows = self._term_ids(texts)
-        with _one_thread():
+        with torch_threads(1):
             for chunk, (ids, offsets) in self._batches(rows, np.arange(len(texts))):
                 out[chunk] = self.model_.embed(ids, offsets).numpy()
         return out
