@@ -37,10 +37,13 @@ run: venv
 exercises: venv
 	$(BIN)/medfusion exercises build
 
+# Tests may use the real PneumoniaMNIST file beside the checkout (../shared/data); the course never needs it.
+SHARED_NPZ := $(wildcard $(abspath ..)/shared/data/pneumoniamnist.npz)
+
 test: venv
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
-	MEDFUSION_QUICK=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile \
+	MEDFUSION_QUICK=1 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile \
 		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
 
 lab: venv
