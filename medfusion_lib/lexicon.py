@@ -16,7 +16,7 @@ Phrasings:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,25 @@ class Symptom:
     def phrases(self) -> tuple[str, ...]:
         """Every surface form, lay and clinical, without abbreviations or clauses."""
         return self.lay + self.clinical
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A symptom phrase in a text: ``text == source[start:end]``; ``concept_id`` is an HPO id.
+
+    The cohort generator records the mentions it writes and the extractor returns the ones it finds,
+    in this one shape, so the two can be compared directly.
+    """
+
+    start: int
+    end: int
+    text: str
+    concept_id: str
+    label: str
+    negated: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 _ENTRIES = (

@@ -185,7 +185,7 @@ def generate_cohort(n_patients: int = DEFAULT_N_PATIENTS, seed: int = 0, image_s
         rows.append({"patient_id": patient_id, "site": site.name, "age": age, "sex": sex, **vitals,
                      "narrative": narrative, "voice": voice, "split": split[i], "diagnosis": recorded[i],
                      "true_diagnosis": dx, "label_noise": bool(noisy[i])})
-        span_rows += [{"patient_id": patient_id, **vars(s)} for s in spans]
+        span_rows += [{"patient_id": patient_id, **s.to_dict()} for s in spans]
         if real is None:
             images[i] = render_radiograph(dx, site, prng, image_size, sex=sex, age=age)
         else:

@@ -11,26 +11,16 @@ an abbreviation ("SOB") is a span; a temperature reading of 38.0 °C or more wri
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from medfusion_lib.data.diagnoses import (DISTRACTOR_SYMPTOMS, NEUTRAL_CONTEXT, PRESENTATIONS,
                                           RISK_FACTOR_RATE)
-from medfusion_lib.lexicon import CONCEPT_BY_LABEL, SYMPTOMS
+from medfusion_lib.lexicon import CONCEPT_BY_LABEL, SYMPTOMS, Mention as Span
 
 TYPO_RATE = 0.03          # chance a symptom phrase is written with one typo
 FEVER_THRESHOLD_C = 38.0  # a written temperature at or above this expresses fever
-
-
-@dataclass
-class Span:
-    start: int
-    end: int
-    text: str
-    concept_id: str
-    label: str
-    negated: bool
 
 
 @dataclass
@@ -240,9 +230,7 @@ def _write_patient(w: _Writer, present, absent, days, age, sex, temperature_c, r
     if text.startswith(" "):  # only clauses or negations were written
         w.parts[0] = w.parts[0][1:]
         w.length -= 1
-        for span in w.spans:
-            span.start -= 1
-            span.end -= 1
+        w.spans = [replace(span, start=span.start - 1, end=span.end - 1) for span in w.spans]
 
 
 def _write_note(w: _Writer, present, absent, days, age, sex, temperature_c, rng) -> None:

@@ -7,30 +7,14 @@ from __future__ import annotations
 
 import bisect
 from functools import lru_cache
-from dataclasses import asdict, dataclass
 from typing import Iterable
 
-from medfusion_lib.lexicon import SYMPTOMS
+from medfusion_lib.lexicon import SYMPTOMS, Mention
 from medfusion_lib.text.lexicon_index import BLOCKER, NEGATED_FORM, SKIPPABLE, LexiconIndex, default_index
 from medfusion_lib.text.matcher import find_matches
 from medfusion_lib.text.measurements import FEVER_ID, find_measurements
 from medfusion_lib.text.negation import negation_flags
 from medfusion_lib.text.preprocess import check_text, tokenize_with_spans
-
-
-@dataclass(frozen=True)
-class Mention:
-    """One symptom mention: ``text == source[start:end]``; ``concept_id`` is an HPO id."""
-
-    start: int
-    end: int
-    text: str
-    concept_id: str
-    label: str
-    negated: bool
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def extract_mentions(text: str, index: LexiconIndex | None = None, measurements: bool = True) -> list[Mention]:
