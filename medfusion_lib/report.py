@@ -34,7 +34,9 @@ def show_key_figures(figures: dict, title: str = "Key figures"):
     try:
         from IPython.display import display
 
-        display({FIGURES_MIME: {"title": title, "figures": clean}, "text/markdown": markdown,
+        # a list of pairs, not a dict: notebook JSON is written with sorted keys, which would reorder figures
+        display({FIGURES_MIME: {"title": title, "figures": [[k, v] for k, v in clean.items()]},
+                 "text/markdown": markdown,
                  "text/plain": "\n".join(f"{k}: {_fmt(v)}" for k, v in clean.items())}, raw=True)
     except ImportError:  # plain Python: just print
         print(markdown)
@@ -78,6 +80,8 @@ def build_report(executed: list[tuple[str, Path, float | None, str | None]], out
             lines.append("(this notebook reports no key figures)")
         for block in blocks:
             lines += [f"**{block.get('title', 'Key figures')}**", "", "| figure | value |", "|---|---|"]
-            lines += [f"| {k} | {_fmt(v)} |" for k, v in block.get("figures", {}).items()]
+            figures = block.get("figures", [])
+            pairs = figures.items() if isinstance(figures, dict) else figures
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in pairs]
             lines.append("")
     return atomic_write_text(out, "\n".join(lines) + "\n")

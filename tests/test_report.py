@@ -1,0 +1,32 @@
+"""Key figures travel inside executed notebooks and come back, in order, in the course report."""
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from medfusion_lib.report import FIGURES_MIME, build_report, read_key_figures
+
+
+def _executed(path, figures):
+    cell = new_code_cell("show_key_figures(...)")
+    cell.outputs = [new_output("display_data", data={FIGURES_MIME: {"title": "T", "figures": figures},
+                                                     "text/plain": "..."})]
+    nb = new_notebook(cells=[cell])
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_report_keeps_figure_order_and_marks_failures(tmp_path):
+    ok = _executed(tmp_path / "a.ipynb", [["zeta", 0.5], ["alpha", 3]])
+    assert read_key_figures(ok)[0]["figures"] == [["zeta", 0.5], ["alpha", 3]]
+    report = build_report([("01_a", ok, 1.5, None), ("02_b", tmp_path / "missing.ipynb", 2.0, "ValueError: x")],
+                          tmp_path / "report.md", "quick")
+    text = report.read_text()
+    assert text.index("| zeta | 0.500 |") < text.index("| alpha | 3 |")
+    assert "| 02_b | FAILED | 2.0 |" in text and "ValueError: x" in text
+    assert "not for" in text.lower() or "educational" in text.lower()
+
+
+def test_show_key_figures_outside_jupyter_prints_a_table(capsys):
+    from medfusion_lib.report import show_key_figures
+
+    cleaned = show_key_figures({"macro-F1": 0.81234, "n": 3, "bad": float("nan")})
+    assert cleaned == {"macro-F1": 0.81234, "n": 3, "bad": None}
