@@ -23,6 +23,11 @@ TYPO_RATE = 0.03          # chance a symptom phrase is written with one typo
 FEVER_THRESHOLD_C = 38.0  # a written temperature at or above this expresses fever
 
 
+#: How negated lists are framed: (text before, conjunction, text after).
+PATIENT_NEGATIONS = ((" No ", "or", "."), (" I don't have any ", "or", "."), (" Haven't had ", "or", " though."))
+NOTE_NEGATIONS = ((" Denies ", "or", "."), (" No ", "or", "."), (" Negative for ", "and", "."))
+
+
 @dataclass
 class _Writer:
     """Appends text and remembers where each symptom phrase landed."""
@@ -46,6 +51,13 @@ class _Writer:
             if i:
                 self.text(f" {conjunction} " if i == len(items) - 1 else ", ")
             self.mention(phrase, label, negated)
+
+    def negated_list(self, items: list[tuple[str, str]], frame: tuple[str, str, str]) -> None:
+        """Write a negated list in a frame (before, conjunction, after): " No " a, b "or" c "."."""
+        before, conjunction, after = frame
+        self.text(before)
+        self.mentions(items, True, conjunction)
+        self.text(after)
 
     def narrative(self) -> str:
         return "".join(self.parts)
@@ -213,19 +225,7 @@ def _write_patient(w: _Writer, present, absent, days, age, sex, temperature_c, r
         w.text(_pick(rng, (".", " lately.", " most nights.")))
     if absent:
         items = [(_phrase(label, "patient", rng, True), label) for label in absent]
-        template = int(rng.integers(0, 3))
-        if template == 0:
-            w.text(" No ")
-            w.mentions(items, True, "or")
-            w.text(".")
-        elif template == 1:
-            w.text(" I don't have any ")
-            w.mentions(items, True, "or")
-            w.text(".")
-        else:
-            w.text(" Haven't had ")
-            w.mentions(items, True, "or")
-            w.text(" though.")
+        w.negated_list(items, PATIENT_NEGATIONS[int(rng.integers(0, len(PATIENT_NEGATIONS)))])
     text = w.narrative()
     if text.startswith(" "):  # only clauses or negations were written
         w.parts[0] = w.parts[0][1:]
@@ -261,19 +261,9 @@ def _write_note(w: _Writer, present, absent, days, age, sex, temperature_c, rng)
         w.text(".")
     if absent:
         negs = [(_phrase(label, "note", rng, True), label) for label in absent]
-        template = int(rng.integers(0, 4))
-        if template == 0:
-            w.text(" Denies ")
-            w.mentions(negs, True, "or")
-            w.text(".")
-        elif template == 1:
-            w.text(" No ")
-            w.mentions(negs, True, "or")
-            w.text(".")
-        elif template == 2:
-            w.text(" Negative for ")
-            w.mentions(negs, True, "and")
-            w.text(".")
+        template = int(rng.integers(0, len(NOTE_NEGATIONS) + 1))
+        if template < len(NOTE_NEGATIONS):
+            w.negated_list(negs, NOTE_NEGATIONS[template])
         else:  # post-negation: "hemoptysis: none"
             for phrase, label in negs:
                 w.text(" ")
