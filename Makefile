@@ -13,7 +13,7 @@ WORKERS ?= 2
 
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
+# No MPLBACKEND here: kernels inherit make's environment, and Agg would make every plt.show() draw nothing.
 
 .PHONY: all venv data run test test-lib test-notebooks exercises lab bench clean
 
@@ -48,7 +48,7 @@ test: venv
 
 lab: venv
 	$(BIN)/medfusion data build
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: venv
 	@echo "usage: $(BIN)/medfusion bench NAME   (see: medfusion bench --help)"
