@@ -17,8 +17,10 @@ class ClaimError(AssertionError):
     """A sentence in the lesson's prose is false for this run."""
 
 
-def claim(condition, statement: str, detail: str | None = None) -> bool:
-    """Check one sentence of the prose against this run's numbers; returns True or raises ``ClaimError``.
+def claim(condition, statement: str, detail: str | None = None) -> None:
+    """Check one sentence of the prose against this run's numbers; raises ``ClaimError`` when it is false.
+
+    Returns None, so a claim on a cell's last line echoes nothing but its tick.
 
     ``condition``: a bool (or numpy bool) computed from the outputs; ``statement``: the sentence as the prose
     says it; ``detail``: the numbers behind it, shown either way (e.g. ``f"{a:.3f} vs {b:.3f}"``).
@@ -36,4 +38,3 @@ def claim(condition, statement: str, detail: str | None = None) -> bool:
         raise ClaimError(f"The lesson says: \u201c{statement}\u201d \u2014 but this run shows otherwise{suffix}. "
                          "Fix the prose or the analysis, not the check.")
     print(f"\u2713 checked: {statement}{suffix}")
-    return True

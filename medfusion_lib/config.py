@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 QUICK_ENV = "MEDFUSION_QUICK"
+PROGRESS_ENV = "MEDFUSION_PROGRESS"
 DATA_ENV = "MEDFUSION_DATA_DIR"
 BUILD_ENV = "MEDFUSION_BUILD_DIR"
 
@@ -21,6 +22,23 @@ def env_quick() -> bool:
 def resolve_quick(quick: bool = False) -> bool:
     """Quick mode is on when the notebook parameter says so (papermill) or the environment does (nbval, lab)."""
     return bool(quick) or env_quick()
+
+
+def show_progress() -> bool:
+    """Whether progress bars should be drawn: yes on a learner's screen, no in stored notebooks.
+
+    ``medfusion course run``, ``make test`` and the grader set ``MEDFUSION_PROGRESS=0``, because a bar
+    drawn while papermill or nbval executes a lesson is saved into the executed notebook as dead output.
+    """
+    return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def progress_bar(iterable=None, **kwargs):
+    """``tqdm.auto.tqdm`` that stays silent when :func:`show_progress` says no (extra ``disable`` still wins)."""
+    from tqdm.auto import tqdm
+
+    kwargs["disable"] = kwargs.get("disable", False) or not show_progress()
+    return tqdm(iterable, **kwargs)
 
 
 def seed_everything(seed: int = 0) -> int:

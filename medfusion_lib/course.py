@@ -21,9 +21,15 @@ def execute_notebook(source: Path, target: Path, quick: bool, seed: int = 0,
     """Execute ``source`` into ``target`` with papermill, in the notebook's own folder.
 
     Returns (seconds, error message or None). The executed copy is kept even when a cell fails, so
-    the failing cell and its traceback can be read there.
+    the failing cell and its traceback can be read there. A cell that calls ``show()`` but stored no
+    image counts as a failure too: a lesson without its figures is broken even when nothing raised.
     """
+    import json
+
     import papermill as pm
+
+    from medfusion_lib.figures import missing_figures
+    from medfusion_lib.kernels import IPCKernelManager
 
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -31,11 +37,16 @@ def execute_notebook(source: Path, target: Path, quick: bool, seed: int = 0,
     try:
         pm.execute_notebook(str(source), str(target), parameters={"QUICK": quick, "SEED": seed},
                             cwd=str(source.parent), kernel_name="python3", progress_bar=False,
-                            execution_timeout=timeout, log_output=False)
+                            execution_timeout=timeout, log_output=False,
+                            kernel_manager_class=IPCKernelManager)
     except pm.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"[:300]
     except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the other lessons
         error = f"{type(exc).__name__}: {exc}"[:300]
+    if error is None:
+        missing = missing_figures(json.loads(target.read_text(encoding="utf-8")))
+        if missing:
+            error = f"cell(s) {missing} call show() but displayed no figure"
     return time.perf_counter() - started, error
 
 

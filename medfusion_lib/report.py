@@ -58,6 +58,16 @@ def read_key_figures(notebook_path: str | Path) -> list[dict]:
     return blocks
 
 
+def _image_count(path) -> int | None:
+    """Images stored in an executed notebook (None when it was not written)."""
+    from medfusion_lib.figures import figure_summary
+
+    try:
+        return figure_summary(json.loads(Path(path).read_text(encoding="utf-8")))["images"]
+    except (OSError, ValueError):
+        return None
+
+
 def build_report(executed: list[tuple[str, Path, float | None, str | None]], out: Path, mode: str) -> Path:
     """Write ``out`` (markdown): one section per executed notebook with its key figures.
 
@@ -67,10 +77,12 @@ def build_report(executed: list[tuple[str, Path, float | None, str | None]], out
 
     lines = [f"# MedFusion course run ({mode} mode)", "",
              "Semi-synthetic data, educational use only: these figures say nothing about real patients.", "",
-             "| notebook | status | seconds |", "|---|---|---|"]
-    for name, _path, seconds, error in executed:
+             "| notebook | status | seconds | figures |", "|---|---|---|---|"]
+    for name, path, seconds, error in executed:
         status = "ok" if error is None else "FAILED"
-        lines.append(f"| {name} | {status} | {'' if seconds is None else f'{seconds:.1f}'} |")
+        images = _image_count(path)
+        lines.append(f"| {name} | {status} | {'' if seconds is None else f'{seconds:.1f}'} | "
+                     f"{'' if images is None else images} |")
     for name, path, _seconds, error in executed:
         lines += ["", f"## {name}", ""]
         if error is not None:

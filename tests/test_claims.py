@@ -5,7 +5,7 @@ from medfusion_lib.claims import ClaimError, claim
 
 
 def test_true_claim_prints_tick(capsys):
-    assert claim(np.float64(0.9) > 0.8, "fusion beats text alone", "0.900 vs 0.800") is True
+    assert claim(np.float64(0.9) > 0.8, "fusion beats text alone", "0.900 vs 0.800") is None
     out = capsys.readouterr().out
     assert "fusion beats text alone" in out and "0.900 vs 0.800" in out
 
@@ -25,3 +25,14 @@ def test_array_condition_is_refused_with_advice():
 def test_empty_statement_refused():
     with pytest.raises(ValueError):
         claim(True, "  ")
+
+
+def test_progress_bars_follow_the_environment(monkeypatch):
+    from medfusion_lib.config import progress_bar, show_progress
+
+    monkeypatch.delenv("MEDFUSION_PROGRESS", raising=False)
+    assert show_progress()
+    monkeypatch.setenv("MEDFUSION_PROGRESS", "0")
+    assert not show_progress()
+    assert progress_bar(range(3)).disable  # nothing drawn, nothing saved into an executed notebook
+    assert list(progress_bar(range(3))) == [0, 1, 2]

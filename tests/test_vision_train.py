@@ -142,3 +142,22 @@ def test_default_recipe_end_to_end():
     assert multi.threshold is None and "macro_auc" in multi.evaluate(x[140:], np.arange(60) % 3)
     with pytest.raises(ValueError, match="'train' and 'val'"):
         train_image_model({"train": splits["train"]})
+
+
+def test_constant_schedule_keeps_the_rate_and_unknown_schedule_is_refused(data, monkeypatch):
+    train, val = data
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    fit(CompactCNN(width=4), train, val, FAST.replace(schedule="constant", lr=1e-3))
+    assert len(seen) > 4 and set(seen) == {1e-3}
+    seen.clear()
+    fit(CompactCNN(width=4), train, val, FAST)  # one-cycle: the rate moves
+    assert len(set(seen)) > 2
+    with pytest.raises(ValueError, match="schedule"):
+        fit(CompactCNN(width=4), train, val, FAST.replace(schedule="cosine"))

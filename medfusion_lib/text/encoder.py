@@ -111,9 +111,9 @@ class TextEncoder(BaseEstimator, ClassifierMixin):
         rows = [[self.vocabulary_.get(t, UNK) for t in terms] or [PAD] for terms in term_lists]
         epochs = range(self.num_epochs)
         if progress:
-            from tqdm.auto import tqdm
+            from medfusion_lib.config import progress_bar
 
-            epochs = tqdm(epochs, desc="encoder epochs")
+            epochs = progress_bar(epochs, desc="encoder epochs")
         self.loss_history_ = []
         self.model_.train()
         for _ in epochs:

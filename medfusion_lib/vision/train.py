@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from medfusion_lib.atomic import atomic_path
-from medfusion_lib.config import pick_device, seed_everything
+from medfusion_lib.config import pick_device, progress_bar, seed_everything
 
 
 @dataclass
@@ -30,7 +30,8 @@ class TrainConfig:
 
     epochs: int = 12
     batch_size: int = 64
-    lr: float = 3e-3                      # peak of the one-cycle schedule
+    lr: float = 3e-3                      # peak of the one-cycle schedule (or the constant rate)
+    schedule: str = "one_cycle"           # "one_cycle" (anneals to a tiny rate) or "constant"
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1          # soft targets: less over-confident on shifted test data
     class_weights: str | Sequence[float] | None = "balanced"  # "balanced", explicit weights, or None
@@ -163,7 +164,6 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None,
     The same seed, data and config give the same weights (on CPU).
     """
     config = (config or TrainConfig()).replace(**overrides)
-    from tqdm.auto import tqdm
 
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -182,15 +182,17 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None,
     val_loader = DataLoader(val_data, batch_size=256) if val_data is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.epochs * len(train_loader)
-    scheduler = None  # a handful of steps: keep the learning rate constant
-    if total_steps >= 4:  # one-cycle needs at least one step in its warm-up phase
+    if config.schedule not in ("one_cycle", "constant"):
+        raise ValueError(f"unknown schedule {config.schedule!r}; use 'one_cycle' or 'constant'")
+    scheduler = None  # constant rate; also for a handful of steps
+    if config.schedule == "one_cycle" and total_steps >= 4:  # one-cycle needs a step in its warm-up phase
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
                                                         pct_start=max(0.25, 1.5 / total_steps))
     history, best_loss, best_state, waited = History(), float("inf"), None, 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        with tqdm(total=len(train_loader), desc=f"epoch {epoch}/{config.epochs}", leave=False,
-                  disable=not config.progress) as bar:
+        with progress_bar(total=len(train_loader), desc=f"epoch {epoch}/{config.epochs}", leave=False,
+                          disable=not config.progress) as bar:
             train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler, bar)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": float("nan"), "val_acc": float("nan")}
         if val_loader is not None:
