@@ -153,5 +153,19 @@ def test_gold_loader_refuses_bad_offsets(tmp_path):
                    '"concept_id": "HP:0001945", "label": "Fever", "negated": true}]}\n')
     with pytest.raises(ValueError, match="does not sit"):
         load_gold_jsonl(bad)
-    with pytest.raises(FileNotFoundError, match="tests/data"):
+    with pytest.raises(FileNotFoundError, match="no gold file"):
         load_gold_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_the_gold_set_ships_inside_the_package():
+    """The library must not read the test tree: an installed course has no tests/ folder."""
+    from pathlib import Path
+
+    import medfusion_lib
+    from medfusion_lib.text.evaluate import handwritten_path
+
+    package = Path(medfusion_lib.__file__).parent
+    assert handwritten_path().is_file() and package in handwritten_path().parents
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if '/ "tests"' in p.read_text(encoding="utf-8") or "tests/data" in p.read_text(encoding="utf-8")]
+    assert not offenders, f"library modules that reach into tests/: {offenders}"

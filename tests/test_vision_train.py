@@ -161,3 +161,11 @@ def test_constant_schedule_keeps_the_rate_and_unknown_schedule_is_refused(data, 
     assert len(set(seen)) > 2
     with pytest.raises(ValueError, match="schedule"):
         fit(CompactCNN(width=4), train, val, FAST.replace(schedule="cosine"))
+
+
+def test_fit_restores_the_callers_thread_count(data):
+    train, val = data
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    fit(CompactCNN(width=4), train, val, FAST.replace(num_threads=other, epochs=1))
+    assert torch.get_num_threads() == before

@@ -141,18 +141,14 @@ def bench_architectures(quick: bool, rows: list[dict]) -> dict:
 
 
 def run(quick: bool = False):
-    import torch
+    from medfusion_lib.config import torch_threads
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
     rows: list[dict] = []
-    try:
+    with torch_threads(THREADS):
         payload = {
             "threads": THREADS,
             "pneumoniamnist": bench_pneumoniamnist(quick, rows),
             "cohort": bench_cohort(quick, rows),
             "architectures": bench_architectures(quick, rows),
         }
-    finally:
-        torch.set_num_threads(previous)
     return rows, payload

@@ -1,7 +1,7 @@
 """``medfusion bench text``: symptom extraction quality and text-only classifiers.
 
 Extraction: span precision / recall / F1 (lenient "overlap" match and "exact" match) and negation accuracy,
-on the hand-written narratives (tests/data/handwritten_narratives.jsonl) and on generated narratives
+on the hand-written narratives (medfusion_lib/resources/handwritten_narratives.jsonl) and on generated narratives
 (the cohort's test split, gold = the spans the generator recorded). Targets on the hand-written set:
 recall >= 0.85, precision >= 0.85, negation accuracy >= 0.90.
 

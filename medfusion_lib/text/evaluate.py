@@ -14,7 +14,6 @@ from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
-from medfusion_lib.config import repo_root
 
 MODES = ("overlap", "exact")
 _DETERMINERS = ("a ", "an ", "the ", "my ", "his ", "her ", "some ")
@@ -111,8 +110,10 @@ def error_table(texts: Sequence[str], gold_docs: Sequence[Sequence], predicted_d
 
 # -- gold sets ------------------------------------------------------------------------------------------
 def handwritten_path() -> Path:
-    """The hand-written narratives with gold spans (``tests/data/handwritten_narratives.jsonl``)."""
-    return repo_root() / "tests" / "data" / "handwritten_narratives.jsonl"
+    """The hand-written narratives with gold spans, shipped inside the package (``medfusion_lib/resources/``)."""
+    from importlib.resources import files
+
+    return Path(str(files("medfusion_lib") / "resources" / "handwritten_narratives.jsonl"))
 
 
 def load_gold_jsonl(path: str | Path | None = None) -> list[dict]:
@@ -120,8 +121,8 @@ def load_gold_jsonl(path: str | Path | None = None) -> list[dict]:
     "negated"}]}`` from a JSON-lines file (default: the hand-written set). Offsets are checked."""
     path = Path(path) if path is not None else handwritten_path()
     if not path.exists():
-        raise FileNotFoundError(f"no gold file at {path}; the hand-written set lives in the course checkout "
-                                "under tests/data/")
+        raise FileNotFoundError(f"no gold file at {path}; give the path of a JSON-lines gold file (the course's "
+                                "own hand-written set is load_gold_jsonl() with no argument)")
     records = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

@@ -7,6 +7,7 @@ improved for ``patience`` epochs and put back the weights of the best epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -20,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from medfusion_lib.atomic import atomic_path
-from medfusion_lib.config import pick_device, progress_bar, seed_everything
+from medfusion_lib.config import pick_device, progress_bar, seed_everything, torch_threads
 
 
 @dataclass
@@ -161,12 +162,15 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None,
             datasets.ImageArrayDataset`). Without ``val_data`` all epochs run and the last weights stay.
         config: a :class:`TrainConfig`; keyword ``overrides`` change single fields (``fit(..., epochs=3)``).
 
-    The same seed, data and config give the same weights (on CPU).
+    The same seed, data and config give the same weights (on CPU). ``config.num_threads`` applies inside
+    ``fit`` only: the caller's torch thread count is restored afterwards.
     """
     config = (config or TrainConfig()).replace(**overrides)
+    with torch_threads(config.num_threads) if config.num_threads else contextlib.nullcontext():
+        return _fit(model, train_data, val_data, config)
 
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+
+def _fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, config: TrainConfig) -> History:
     seed_everything(config.seed)
     device = pick_device(config.device)
     model.to(device)
