@@ -215,6 +215,8 @@ def _build(quick, out, work, seed, force, lessons, log, started) -> SiteResult:
         shutil.rmtree(stage / "_sources", ignore_errors=True)  # empty: html_copy_source is off
         for source_map in stage.rglob("*.map"):  # the theme's JavaScript source maps: for its developers only
             source_map.unlink()
+        for macro in (stage / "_static").glob("*.html"):  # the theme's Jinja macros, copied as if they were assets
+            macro.unlink()
         leaks = scan_site(stage, repo_root() / "solutions", repo_root() / "notebooks",
                           allow_markers_in=MARKER_PROSE_PAGES)
         if leaks:
