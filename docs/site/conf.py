@@ -8,7 +8,7 @@ copyright = "MedFusion course authors, MIT licence"
 html_title = "MedFusion"
 
 extensions = ["myst_nb", "sphinx.ext.mathjax"]
-exclude_patterns = ["_build", "_extra", "_static", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "_extra", "_static", "**.ipynb_checkpoints", "favicon.svg"]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 
 # The notebooks arrive executed (``make run``); the site never runs code.
@@ -30,6 +30,8 @@ html_theme_options = {
     "use_repository_button": False,
     "navigation_with_keys": False,
 }
+# A favicon of our own: without one the browser asks the server for /favicon.ico and logs the 404 as an error.
+html_favicon = "favicon.svg"
 html_static_path = ["_static"]
 html_css_files = ["medfusion.css"]
 html_extra_path = ["_extra"]

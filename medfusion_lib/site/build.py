@@ -94,8 +94,8 @@ def current_lessons(quick: bool) -> list[str]:
 
 
 def stage_sources(src: Path, quick: bool, seed: int = 0, lessons: list[str] | None = None,
-                  log=print) -> tuple[list[str], int]:
-    """Write every page's source into ``src`` (emptied first). Returns (lessons run now, number of pages).
+                  log=print) -> list[str]:
+    """Write every page's source into ``src`` (emptied first). Returns the lessons it had to run first.
 
     ``lessons`` limits the lesson pages to those named (a preview, or the tests' small site); the landing
     page still maps the whole course, linking only the lessons built.
@@ -134,8 +134,7 @@ def stage_sources(src: Path, quick: bool, seed: int = 0, lessons: list[str] | No
     (src / "solutions.md").write_text(pages.solutions_index(exercises), encoding="utf-8")
     shutil.copy2(root / "docs" / "instructors.md", src / "instructors.md")
     shutil.copy2(root / "datasets" / "default.datasheet.md", src / "datasheet.md")
-    ran = [stem for stem, e in executed.items() if e.ran]
-    return ran, len(chosen) + 2 * len(exercises) + 5 + bool(bench)
+    return [stem for stem, e in executed.items() if e.ran]
 
 
 def _fingerprint(src: Path) -> str:
@@ -194,6 +193,7 @@ def build_site(quick: bool = False, out: Path | None = None, seed: int = 0, forc
     """
     _require_engine()
     started = time.perf_counter()
+    select_lessons(course_lessons(), lessons)  # a wrong name fails before anything is written
     mode = mode_name(quick)
     out = Path(out) if out else build_dir() / "site"
     work = build_dir() / f".site-{mode}-{hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:8]}"
@@ -204,13 +204,17 @@ def build_site(quick: bool = False, out: Path | None = None, seed: int = 0, forc
 def _build(quick, out, work, seed, force, lessons, log, started) -> SiteResult:
     mode = mode_name(quick)
     src = work / "src"
-    ran, _ = stage_sources(src, quick=quick, seed=seed, lessons=lessons, log=log)
+    ran = stage_sources(src, quick=quick, seed=seed, lessons=lessons, log=log)
     fingerprint = _fingerprint(src)
     stamp = _read_stamp(out)
     if not force and stamp.get("fingerprint") == fingerprint and stamp.get("mode") == mode:
         return SiteResult(out, mode, stamp.get("pages", 0), time.perf_counter() - started, True, ran, _size(out))
+    html = work / "html"  # myst-nb writes its output files beside Sphinx's output folder: keep both in work/
+    shutil.rmtree(html, ignore_errors=True)
+    run_sphinx(src, html, work / "doctrees", work / "sphinx.log")
     with staged_dir(out) as stage:
-        run_sphinx(src, stage, work / "doctrees", work / "sphinx.log")
+        stage.rmdir()
+        os.replace(html, stage)
         shutil.rmtree(stage / ".doctrees", ignore_errors=True)
         shutil.rmtree(stage / "_sources", ignore_errors=True)  # empty: html_copy_source is off
         for source_map in stage.rglob("*.map"):  # the theme's JavaScript source maps: for its developers only
