@@ -180,3 +180,11 @@ def test_built_site_loads_nothing_from_the_network(quick_site):
     pages_ = sorted(quick_site.site.rglob("*.html"))
     offenders = [p.name for p in pages_ if remote.search(p.read_text(errors="replace"))]
     assert pages_ and not offenders, offenders
+
+
+def test_an_unchanged_site_is_reused(quick_site):
+    from medfusion_lib.site import build_site
+
+    lessons = sorted(p.stem for p in (quick_site.site / "lessons").glob("*.html"))
+    again = build_site(quick=True, out=quick_site.site, lessons=lessons, log=lambda *_: None)
+    assert again.reused and again.ran_lessons == [] and again.pages == quick_site.pages
