@@ -136,17 +136,27 @@ def test_search_box_finds_a_lesson_term(quick_site, served, page):
 
 
 def test_pages_work_from_disk_and_screenshots(quick_site, page):
-    """Opened as file:// (no server): landing page and a lesson load cleanly; their screenshots are saved."""
+    """Opened as file:// (no server): landing page, lessons (figures, math) and search work; screenshots saved."""
     site = quick_site.site
     shots = build_dir() / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    lesson = sorted(n for n in _pages(site) if n.startswith("lessons/00_"))[0]
-    for name, shot in (("index.html", "site-landing.png"), (lesson, "site-lesson.png"), ("search.html?q=cohort", None)):
+    lessons = _pages(site)
+    lesson = next(n for n in lessons if n.startswith("lessons/00_"))
+    with_math = next(n for n in lessons if n.startswith("lessons/") and "\\(" in (site / n).read_text())
+    for name, shot in (("index.html", "site-landing.png"), (lesson, "site-lesson.png"), (with_math, None)):
         page.problems.clear()
-        _open(page, (site / name.split("?")[0]).as_uri() + ("?" + name.split("?")[1] if "?" in name else ""))
+        _open(page, (site / name).as_uri())
         assert not page.problems, f"{name} from disk: {page.problems}"
         assert not _broken_images(page), f"{name} from disk: images not loaded"
+        if name == with_math:
+            assert page.locator("mjx-container svg").count() > 0, f"{name} from disk: MathJax drew nothing"
         if shot:
-            page.screenshot(path=str(shots / shot), full_page=False)
+            page.screenshot(path=str(shots / shot))
             assert (shots / shot).stat().st_size > 10_000
+    _open(page, (site / lesson).as_uri())
+    page.locator(".cell_output img").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "site-lesson-figure.png"))
+    page.problems.clear()
+    _open(page, (site / "search.html").as_uri() + "?q=cohort")
     page.wait_for_selector("#search-results li a")  # search works from disk too
+    assert not page.problems, f"search from disk: {page.problems}"
