@@ -188,3 +188,18 @@ def test_an_unchanged_site_is_reused(quick_site):
     lessons = sorted(p.stem for p in (quick_site.site / "lessons").glob("*.html"))
     again = build_site(quick=True, out=quick_site.site, lessons=lessons, log=lambda *_: None)
     assert again.reused and again.ran_lessons == [] and again.pages == quick_site.pages
+
+
+def test_a_missing_browser_is_one_clear_line(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "CHROMIUM_CANDIDATES", ())
+    monkeypatch.delenv("MEDFUSION_CHROMIUM", raising=False)
+    assert conftest.find_chromium() is None
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"^headless Chromium not found: run `make system-deps-browser`"):
+        conftest._missing(conftest.MISSING_BROWSER)
+    monkeypatch.setenv("CI", "true")  # CI must not pass with untested pages
+    with pytest.raises(pytest.fail.Exception, match="headless Chromium not found"):
+        conftest._missing(conftest.MISSING_BROWSER)
+    assert "\n" not in conftest.MISSING_BROWSER

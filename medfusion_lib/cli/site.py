@@ -27,5 +27,7 @@ def _build(args) -> int:
     ran = f"; ran {len(result.ran_lessons)} lesson(s) first" if result.ran_lessons else ""
     print(f"site {verb}: {result.site}  ({result.mode} mode, {result.pages} pages, "
           f"{result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s{ran})")
+    if result.warnings:
+        print(f"{result.warnings} Sphinx warning(s): see {result.log}")
     print(f"open {result.site / 'index.html'}  or serve it: python -m http.server -d {result.site}")
     return 0

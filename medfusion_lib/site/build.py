@@ -45,6 +45,8 @@ class SiteResult:
     reused: bool
     ran_lessons: list[str] = field(default_factory=list)
     bytes: int = 0
+    warnings: int = 0            # Sphinx warnings of this build (0 when reused); the log is beside the sources
+    log: Path | None = None
 
 
 def _require_engine() -> None:
@@ -160,8 +162,11 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def run_sphinx(src: Path, out: Path, doctrees: Path, log_file: Path) -> None:
-    """Sphinx's HTML builder in a child process (Sphinx keeps global state); UserError with the log on failure."""
+def run_sphinx(src: Path, out: Path, doctrees: Path, log_file: Path) -> int:
+    """Sphinx's HTML builder in a child process (Sphinx keeps global state); UserError with the log on failure.
+
+    Returns the number of warnings (written to ``log_file``).
+    """
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(doctrees), str(src), str(out)]
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -169,6 +174,7 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, log_file: Path) -> None:
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise UserError(f"Sphinx failed (exit {done.returncode}); see {log_file}: " + " | ".join(tail))
+    return sum("WARNING" in line for line in (done.stdout + done.stderr).splitlines())
 
 
 @contextlib.contextmanager
@@ -211,7 +217,7 @@ def _build(quick, out, work, seed, force, lessons, log, started) -> SiteResult:
         return SiteResult(out, mode, stamp.get("pages", 0), time.perf_counter() - started, True, ran, _size(out))
     html = work / "html"  # myst-nb writes its output files beside Sphinx's output folder: keep both in work/
     shutil.rmtree(html, ignore_errors=True)
-    run_sphinx(src, html, work / "doctrees", work / "sphinx.log")
+    warnings = run_sphinx(src, html, work / "doctrees", work / "sphinx.log")
     with staged_dir(out) as stage:
         stage.rmdir()
         os.replace(html, stage)
@@ -229,4 +235,5 @@ def _build(quick, out, work, seed, force, lessons, log, started) -> SiteResult:
         html_pages = sum(1 for _ in stage.rglob("*.html"))
         atomic_write_text(stage / STAMP, json.dumps({"mode": mode, "fingerprint": fingerprint,
                                                      "pages": html_pages}, indent=2) + "\n")
-    return SiteResult(out, mode, html_pages, time.perf_counter() - started, False, ran, _size(out))
+    return SiteResult(out, mode, html_pages, time.perf_counter() - started, False, ran, _size(out), warnings,
+                      work / "sphinx.log")
