@@ -69,6 +69,12 @@ def _pages(site: Path) -> list[str]:
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html") if "_static" not in p.parts)
 
 
+def _math_pages(site: Path) -> list[str]:
+    """Lesson pages with TeX for MathJax (Sphinx writes inline math as \\( \\), display math as \\[ \\])."""
+    return [n for n in _pages(site) if n.startswith("lessons/")
+            and any(mark in (site / n).read_text() for mark in ("\\(", "\\["))]
+
+
 def test_every_page_loads_cleanly_and_every_link_resolves(quick_site, served, page):
     """Each page: no console error, no failed request; lesson images loaded; every internal link answers."""
     site = quick_site.site
@@ -105,8 +111,7 @@ def test_every_page_loads_cleanly_and_every_link_resolves(quick_site, served, pa
 
 
 def test_math_is_typeset_offline(quick_site, served, page):
-    texts = {n: (quick_site.site / n).read_text() for n in _pages(quick_site.site) if n.startswith("lessons/")}
-    with_math = sorted(n for n, text in texts.items() if "\\(" in text or "\\[" in text)
+    with_math = _math_pages(quick_site.site)
     assert with_math, "no lesson page with math in this build (lesson 04 has some)"
     _open(page, served + with_math[0])
     assert page.locator("mjx-container svg").count() > 0, f"{with_math[0]}: MathJax drew nothing"
@@ -142,7 +147,7 @@ def test_pages_work_from_disk_and_screenshots(quick_site, page):
     shots.mkdir(parents=True, exist_ok=True)
     lessons = _pages(site)
     lesson = next(n for n in lessons if n.startswith("lessons/00_"))
-    with_math = next(n for n in lessons if n.startswith("lessons/") and "\\(" in (site / n).read_text())
+    with_math = _math_pages(site)[0]
     for name, shot in (("index.html", "site-landing.png"), (lesson, "site-lesson.png"), (with_math, None)):
         page.problems.clear()
         _open(page, (site / name).as_uri())
