@@ -55,3 +55,19 @@ bench: venv
 
 clean:
 	rm -rf build .pytest_cache
+
+# The course website (issue 15): build/site/ from the executed lessons of `make run` (runs the missing ones first;
+# QUICK=1 builds from quick-mode runs). No network needed; open build/site/index.html or serve build/site.
+.PHONY: site system-deps-browser
+site: venv
+	$(BIN)/medfusion site build $(if $(filter 1 true yes,$(QUICK)),--quick,)
+
+# Headless Chromium for the browser tests (tests/test_browser_*.py): Debian's package, installed once when
+# running as root and missing; otherwise one line says how to get it (the browser tests skip without it).
+system-deps-browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "note: chromium is missing, so the browser tests will be skipped; install it once: sudo apt-get install chromium"; fi
+test: system-deps-browser
