@@ -7,43 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from medfusion_lib.config import build_dir, repo_root
-
-
-def lesson_notebooks(folder: Path | None = None) -> list[Path]:
-    """The lesson notebooks in course order (00_…, 01_…)."""
-    folder = folder or repo_root() / "notebooks"
-    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-
-
-# Tracks group lessons by number; the lessons themselves are discovered in notebooks/, never listed by hand.
-TRACKS = ((0, 0, "welcome"), (1, 3, "symptom text"), (4, 7, "imaging"), (8, 11, "fusion"),
-          (12, 15, "trustworthy diagnosis"), (16, 17, "where the field goes"))
-
-
-def lesson_info(path: Path) -> dict:
-    """``{"lesson": "06", "title": ..., "track": ..., "minutes": int | None, "notebook": file name}`` of a lesson,
-    read from its title cell and its "about N minutes" objectives line."""
-    import re
-
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"][:3]
-    title = next((line[1:].strip() for text in markdown for line in text.splitlines() if line.startswith("# ")),
-                 path.stem)
-    title = re.sub(r"^\d{2}\s*·\s*", "", title)
-    minutes = next((int(m.group(1)) for text in markdown if (m := re.search(r"about (\d+) min", text))), None)
-    number = int(path.name[:2])
-    track = next((name for first, last, name in TRACKS if first <= number <= last), "other")
-    return {"lesson": path.name[:2], "title": title, "track": track, "minutes": minutes, "notebook": path.name}
-
-
-def course_map(folder: Path | None = None):
-    """A DataFrame of every lesson that exists (number, title, track, minutes), in course order."""
-    import pandas as pd
-
-    return pd.DataFrame([lesson_info(p) for p in lesson_notebooks(folder)]).set_index("lesson")
+from medfusion_lib.config import build_dir
+from medfusion_lib.lessons import lesson_notebooks  # noqa: F401 - the runner's list, re-exported
 
 
 def execute_notebook(source: Path, target: Path, quick: bool, seed: int = 0,

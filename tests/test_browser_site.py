@@ -15,7 +15,7 @@ import pytest
 
 from medfusion_lib.config import build_dir
 from medfusion_lib.site.executed import executed_dir
-from medfusion_lib.site.lessons import course_lessons
+from medfusion_lib.lessons import course_lessons
 
 pytestmark = pytest.mark.browser
 

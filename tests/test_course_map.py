@@ -2,7 +2,7 @@
 import nbformat
 from nbformat.v4 import new_markdown_cell, new_notebook
 
-from medfusion_lib.course import course_map, lesson_notebooks
+from medfusion_lib.lessons import course_map, lesson_notebooks
 
 
 def _lesson(folder, name, title, minutes=None):

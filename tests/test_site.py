@@ -17,7 +17,7 @@ from medfusion_lib.errors import UserError
 from medfusion_lib.site import pages, publish
 from medfusion_lib.site.executed import stale_reason
 from medfusion_lib.site.leaks import hidden_test_lines, readable_text, scan_site
-from medfusion_lib.site.lessons import course_lessons, read_lesson
+from medfusion_lib.lessons import course_lessons, read_lesson
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"

@@ -25,7 +25,7 @@ from medfusion_lib.errors import UserError
 from medfusion_lib.site import pages, publish
 from medfusion_lib.site.executed import ensure_executed, executed_dir, library_mtime, mode_name, stale_reason
 from medfusion_lib.site.leaks import scan_site
-from medfusion_lib.site.lessons import Lesson, course_lessons
+from medfusion_lib.lessons import Lesson, course_lessons
 
 STAMP = ".medfusion-site.json"
 # Pages allowed to *mention* the hidden-test markers in prose (the guide explains the format).

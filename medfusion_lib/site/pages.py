@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medfusion_lib.site.lessons import Lesson
+from medfusion_lib.lessons import Lesson
 from medfusion_lib.site.publish import EXERCISES, FILES, LESSONS, SOLUTIONS
 
 HONESTY_BOX = ("```{admonition} Honesty box\n:class: important\nThe MedFusion cohort is *semi-synthetic*: narratives "

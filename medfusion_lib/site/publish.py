@@ -13,7 +13,7 @@ import nbformat
 
 from medfusion_lib.authoring import cell_role, exercise_of, lint_solution, strip_hidden
 from medfusion_lib.errors import UserError
-from medfusion_lib.site.lessons import Lesson
+from medfusion_lib.lessons import Lesson
 
 # Site folders, relative to the site root.
 LESSONS, EXERCISES, SOLUTIONS, FILES = "lessons", "exercises", "solutions", "files"

@@ -1,4 +1,7 @@
-"""The course map, derived from ``notebooks/`` (never a hand-kept list): titles, times, matching exercises."""
+"""Which lessons exist, read from ``notebooks/`` (never a hand-kept list): titles, times, tracks, exercises.
+
+Used by lesson 00's course map, the course runner and the website, so all three always agree.
+"""
 from __future__ import annotations
 
 import re
@@ -7,11 +10,27 @@ from pathlib import Path
 
 import nbformat
 
-from medfusion_lib.course import lesson_notebooks
+from medfusion_lib.config import repo_root
 
 # "**Learning objectives** (about 25 minutes)" or "## Learning objectives (about 40 minutes)"
 _MINUTES = re.compile(r"learning objectives\W*\(\s*(?:about|~|ca\.?)?\s*(\d+)\s*min", re.IGNORECASE)
 _EXERCISE = re.compile(r"exercises/(\d\d_[A-Za-z0-9_]+)\.ipynb")
+
+
+# Tracks group lessons by number; the lessons themselves are discovered, never listed.
+TRACKS = ((0, 0, "welcome"), (1, 3, "symptom text"), (4, 7, "imaging"), (8, 11, "fusion"),
+          (12, 15, "trustworthy diagnosis"), (16, 17, "where the field goes"))
+
+
+def lesson_notebooks(folder: Path | None = None) -> list[Path]:
+    """The lesson notebooks in course order (00_…, 01_…)."""
+    folder = folder or repo_root() / "notebooks"
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def track_of(number: str) -> str:
+    """The track a lesson number belongs to ("other" past the known tracks)."""
+    return next((name for first, last, name in TRACKS if first <= int(number) <= last), "other")
 
 
 @dataclass(frozen=True)
@@ -57,3 +76,12 @@ def read_lesson(path: str | Path) -> Lesson:
 def course_lessons(folder: Path | None = None) -> list[Lesson]:
     """Every lesson in ``notebooks/`` in course order; new lessons appear without editing anything."""
     return [read_lesson(path) for path in lesson_notebooks(folder)]
+
+
+def course_map(folder: Path | None = None):
+    """A DataFrame of every lesson that exists (title, track, minutes, notebook), indexed by lesson number."""
+    import pandas as pd
+
+    rows = [{"lesson": l.number, "title": l.title, "track": track_of(l.number), "minutes": l.minutes,
+             "notebook": l.path.name} for l in course_lessons(folder)]
+    return pd.DataFrame(rows, columns=["lesson", "title", "track", "minutes", "notebook"]).set_index("lesson")
