@@ -9,6 +9,7 @@ scaling (before and after fusion) and the missing-modality confidence check (les
 
 Selective prediction (risk-coverage, referral thresholds) lives in :mod:`medfusion_lib.selective`.
 """
+from medfusion_lib.calibration.compare import TARGET_ECE, calibrate_strategies, meets_target
 from medfusion_lib.calibration.experts import RULES_FOR_EXPERT_CALIBRATION, ExpertTemperatureFusion
 from medfusion_lib.calibration.metrics import (BIN_STRATEGIES, bin_edges, bin_index, binned_gap, brier_score,
                                                calibration_summary, classwise_ece, ece_ci, ece_noise_floor, nll,
@@ -19,7 +20,7 @@ from medfusion_lib.calibration.temperature import (ProbabilityPassthrough, Tempe
                                                    fit_temperature, nll_at_temperature, sklearn_temperature)
 
 __all__ = ["BIN_STRATEGIES", "RISE_TOLERANCE", "RULES_FOR_EXPERT_CALIBRATION", "ExpertTemperatureFusion",
-           "ProbabilityPassthrough", "TemperatureScaled", "apply_temperature", "bin_edges", "bin_index",
+           "ProbabilityPassthrough", "TARGET_ECE", "calibrate_strategies", "meets_target", "TemperatureScaled", "apply_temperature", "bin_edges", "bin_index",
            "binned_gap", "brier_score", "calibration_summary", "classwise_ece", "confidence_change",
            "confidence_rises", "ece_ci", "ece_noise_floor", "ece_from_table", "fit_temperature", "nll", "nll_at_temperature",
            "plot_reliability", "reliability_table", "sklearn_temperature", "top_label_ece"]

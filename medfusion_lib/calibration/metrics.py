@@ -70,15 +70,23 @@ def classwise_ece(y_true, proba, n_bins: int = 15, strategy: str = "uniform") ->
     return float(np.mean([binned_gap(proba[:, k], y == k, n_bins, strategy) for k in range(proba.shape[1])]))
 
 
+def _renormalised(proba: np.ndarray) -> np.ndarray:
+    """Rows rescaled to sum to 1 exactly (float32 networks and rescaled tables are off by ~1e-7, which
+    scikit-learn's scores warn about)."""
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
 def brier_score(y_true, proba) -> float:
     """Multiclass Brier score: mean over patients of sum_k (p_k - [y == k])^2 (0 is perfect, 2 is worst)."""
     y, proba = check_proba(y_true, proba)
+    proba = _renormalised(proba)
     return float(brier_score_loss(y, proba, labels=np.arange(proba.shape[1]), scale_by_half=False))
 
 
 def nll(y_true, proba) -> float:
     """Negative log-likelihood (cross-entropy) per patient, natural log; probabilities clipped at 1e-15."""
     y, proba = check_proba(y_true, proba)
+    proba = _renormalised(proba)
     return float(log_loss(y, proba, labels=np.arange(proba.shape[1])))
 
 
