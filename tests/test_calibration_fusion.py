@@ -117,3 +117,25 @@ def test_temperature_after_fusion_lowers_late_mean_ece(toy):
     model = LateFusion("mean", n_folds=3).fit(train, y_train)
     scaled = TemperatureScaled(model).fit(val, y_val)
     assert top_label_ece(y_test, scaled.predict_proba(test)) < top_label_ece(y_test, model.predict_proba(test))
+
+
+def test_meets_target():
+    from medfusion_lib.calibration import meets_target
+
+    assert meets_target(0.30, 0.15) and meets_target(0.03, 0.02) and not meets_target(0.08, 0.05)
+
+
+def test_calibrate_strategies_table(toy):
+    from medfusion_lib.calibration import calibrate_strategies
+
+    (train, val, test), (y_train, y_val, y_test) = toy
+    models = {"late_mean": LateFusion("mean", n_folds=3).fit(train, y_train),
+              "early_logreg": EarlyFusion().fit(train, y_train)}
+    table, scaled = calibrate_strategies(models, val, y_val, test, y_test, n_boot=50, seed=0)
+    assert list(table["strategy"]) == ["late_mean", "early_logreg"] and set(scaled) == set(models)
+    assert (table["val_nll_after"] <= table["val_nll_before"] + 1e-12).all()
+    row = table.set_index("strategy").loc["late_mean"]
+    assert row["temperature"] == pytest.approx(scaled["late_mean"].temperature_)
+    assert row["ece_after"] == pytest.approx(top_label_ece(y_test, scaled["late_mean"].predict_proba(test)))
+    assert row["floor_low"] <= row["floor"] <= row["floor_high"]
+    assert row["meets_target"] == (row["ece_after"] <= row["ece_before"] / 2 or row["ece_after"] <= 0.02)
