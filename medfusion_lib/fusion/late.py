@@ -161,10 +161,25 @@ class LateFusion(FusionModel):
         """(n_patients, n_modalities, n_classes): each expert's probabilities (prior where absent)."""
         return np.stack([self.experts_[n].predict_proba(data) for n in self.names_], axis=1)
 
+    def presence(self, data: Modalities) -> np.ndarray:
+        """(n_patients, n_modalities) bool: which of the fused modalities each patient has (``names_`` order)."""
+        return self._presence(data)
+
     def predict_proba(self, data: Modalities) -> np.ndarray:
         """(n_patients, n_classes) fused class probabilities."""
         data = self._start_predict(data)
-        P, present = self.expert_proba(data), self._presence(data)
+        return self.combine(self.expert_proba(data), self._presence(data))
+
+    def combine(self, P: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """(n_patients, n_classes): this model's rule applied to given expert probabilities P (n, M, K) and
+        presence (n, M), in ``names_`` order — e.g. experts recalibrated before fusion (lesson 12)."""
+        if not hasattr(self, "experts_"):
+            raise RuntimeError("LateFusion is not fitted yet; call fit(train, y_train) first")
+        P, present = np.asarray(P, dtype=float), np.asarray(present, dtype=bool)
+        if P.shape[1:] != (len(self.names_), len(self.classes_)) or present.shape != P.shape[:2]:
+            raise ValueError(f"P must be (n, {len(self.names_)}, {len(self.classes_)}) and present (n, "
+                             f"{len(self.names_)}) for modalities {list(self.names_)}; got {P.shape} and "
+                             f"{present.shape}")
         if self.rule == "mean":
             return mean_rule(P, present, self.prior_)
         if self.rule == "weighted":

@@ -1,0 +1,200 @@
+"""``medfusion bench trust``: can the fused model be trusted? (issue 12)
+
+Built from a list of *sections* (``SECTIONS``); each is a function ``(quick, context) -> (rows, payload)`` whose
+payload lands under its name in ``build/bench/trust.json`` and whose wall time lands in ``times``. The
+``context`` (:class:`TrustContext`) builds the cohort's fusion features (cached by the fusion track) and fits
+the default line-up once, on demand, so sections share them. Another section (e.g. explanations) is one
+more entry in ``SECTIONS``.
+
+- ``calibration.<strategy>``: temperature fitted on validation NLL; test ECE before/after (15 equal-width bins)
+  with 95 % bootstrap CIs (``ece_ci_low/high`` are the interval *after* scaling), the noise floor, Brier, NLL,
+  and whether the target is met (ECE at least halved or at most 0.02).
+- ``expert_calibration.<late rule>``: temperatures per expert *before* fusion; fused test ECE that way versus
+  after fusion; the fraction of diagnoses that change.
+- ``missing_modality.confidence_rises.<strategy>``: {image, text}: the fraction of test patients whose fused
+  confidence rises when that modality is removed (Ma et al., ICML 2023).
+- ``selective.<strategy>``: referral threshold chosen on validation for ``TARGET_ACCURACY`` (temperature-scaled
+  model), and the test coverage and accuracy it gives; AURC.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+#: Accuracy the referral rule must reach on the patients it answers (chosen on validation).
+TARGET_ACCURACY = 0.95
+
+
+@dataclass
+class TrustContext:
+    """Shared, lazily built inputs of the sections: features, fitted strategies, their calibration."""
+
+    quick: bool
+    seed: int = 0
+    times: dict = field(default_factory=dict)
+
+    @cached_property
+    def feats(self):
+        from medfusion_lib.fusion.features import build_modalities
+
+        started = time.perf_counter()
+        feats = build_modalities(quick=self.quick, seed=self.seed, progress=False)
+        self.times["features_s"] = time.perf_counter() - started
+        return feats
+
+    @cached_property
+    def models(self) -> dict:
+        """name -> fitted model for every entry of ``default_strategies`` (unimodal baselines included)."""
+        from sklearn.base import clone
+
+        from medfusion_lib.fusion import default_strategies
+        from medfusion_lib.fusion.compare import fit_model
+
+        feats = self.feats
+        started = time.perf_counter()
+        models = {name: fit_model(clone(template), feats.train, feats.y_train, feats.val, feats.y_val)
+                  for name, template in default_strategies(feats.train.names, seed=self.seed,
+                                                           quick=self.quick).items()}
+        self.times["fit_s"] = time.perf_counter() - started
+        return models
+
+    @cached_property
+    def calibration(self):
+        """(table, scaled models) from :func:`medfusion_lib.calibration.calibrate_strategies`."""
+        from medfusion_lib.calibration import calibrate_strategies
+
+        feats = self.feats
+        return calibrate_strategies(self.models, feats.val, feats.y_val, feats.test, feats.y_test,
+                                    n_boot=200 if self.quick else 1000, seed=self.seed)
+
+    def kind(self, name: str) -> str:
+        from medfusion_lib.fusion.compare import kind_of
+
+        return kind_of(self.models[name])
+
+
+def calibration_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
+    table, _ = context.calibration
+    payload, rows = {}, []
+    for r in table.itertuples():
+        payload[r.strategy] = {
+            "kind": context.kind(r.strategy), "temperature": r.temperature, "accuracy": r.accuracy,
+            "ece_before": r.ece_before, "ece_before_ci_low": r.ece_before_low, "ece_before_ci_high": r.ece_before_high,
+            "ece_after": r.ece_after, "ece_ci_low": r.ece_after_low, "ece_ci_high": r.ece_after_high,
+            "noise_floor": r.floor, "noise_floor_low": r.floor_low, "noise_floor_high": r.floor_high,
+            "ece_quantile_before": r.ece_quantile_before, "ece_quantile_after": r.ece_quantile_after,
+            "classwise_ece_before": r.classwise_before, "classwise_ece_after": r.classwise_after,
+            "brier_before": r.brier_before, "brier_after": r.brier_after, "nll_before": r.nll_before,
+            "nll_after": r.nll_after, "val_nll_before": r.val_nll_before, "val_nll_after": r.val_nll_after,
+            "meets_target": bool(r.meets_target)}
+        rows.append({"strategy": r.strategy, "T": r.temperature, "ECE before": r.ece_before,
+                     "ECE after": r.ece_after, "after 95% CI": f"[{r.ece_after_low:.3f}, {r.ece_after_high:.3f}]",
+                     "noise floor": f"{r.floor:.3f} [{r.floor_low:.3f}, {r.floor_high:.3f}]",
+                     "target met": "yes" if r.meets_target else "no"})
+    return rows, payload
+
+
+def expert_calibration_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
+    from medfusion_lib.calibration import RULES_FOR_EXPERT_CALIBRATION, ExpertTemperatureFusion, top_label_ece
+
+    feats = context.feats
+    table, _ = context.calibration
+    after_fusion = table.set_index("strategy")["ece_after"]
+    payload, rows = {}, []
+    for name, model in context.models.items():
+        if context.kind(name) != "late" or model.rule not in RULES_FOR_EXPERT_CALIBRATION:
+            continue
+        experts = ExpertTemperatureFusion(model).fit(feats.val, feats.y_val)
+        raw, before_fusion = model.predict_proba(feats.test), experts.predict_proba(feats.test)
+        payload[name] = {"expert_temperatures": experts.temperatures_,
+                         "ece_raw": top_label_ece(feats.y_test, raw),
+                         "ece_experts_calibrated": top_label_ece(feats.y_test, before_fusion),
+                         "ece_calibrated_after_fusion": float(after_fusion[name]),
+                         "decisions_changed": float((raw.argmax(1) != before_fusion.argmax(1)).mean())}
+        rows.append({"strategy": name, "ECE experts-calibrated": payload[name]["ece_experts_calibrated"],
+                     "changed": payload[name]["decisions_changed"]})
+    return rows, payload
+
+
+def missing_modality_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
+    from medfusion_lib.calibration import confidence_rises
+
+    feats = context.feats
+    fusion = {n: m for n, m in context.models.items() if context.kind(n) != "unimodal"}
+    table = confidence_rises(fusion, feats.test, ("image", "text"))
+    rises = {name: dict(zip(part.modality, part.frac_rises)) for name, part in table.groupby("strategy", sort=False)}
+    mean_change = {name: dict(zip(part.modality, part.mean_change))
+                   for name, part in table.groupby("strategy", sort=False)}
+    rows = [{"strategy": name, "rises without image": r["image"], "rises without text": r["text"]}
+            for name, r in rises.items()]
+    return rows, {"confidence_rises": rises, "mean_confidence_change": mean_change,
+                  "n_test": len(feats.test)}
+
+
+def selective_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
+    from medfusion_lib.selective import area_under_risk_coverage, choose_referral_threshold, referral_operating_point
+
+    feats = context.feats
+    _, scaled = context.calibration
+    payload, rows = {"target_accuracy": TARGET_ACCURACY}, []
+    for name, model in scaled.items():
+        if context.kind(name) == "unimodal":
+            continue
+        val_proba, test_proba = model.predict_proba(feats.val), model.predict_proba(feats.test)
+        try:
+            threshold = choose_referral_threshold(feats.y_val, val_proba, TARGET_ACCURACY)
+        except ValueError:  # the target is out of reach on validation: say so rather than pick a threshold
+            payload[name] = {"threshold": None, "reachable": False}
+            continue
+        val_point = referral_operating_point(feats.y_val, val_proba, threshold)
+        test_point = referral_operating_point(feats.y_test, test_proba, threshold)
+        payload[name] = {"reachable": True, "threshold": threshold, "val_coverage": val_point["coverage"],
+                         "test_coverage": test_point["coverage"],
+                         "test_accuracy_answered": test_point["accuracy_answered"],
+                         "test_accuracy_all": test_point["accuracy_all"],
+                         "aurc": area_under_risk_coverage(feats.y_test, test_proba)}
+        rows.append({"strategy": name, "refer below": threshold, "coverage": test_point["coverage"],
+                     "acc answered": test_point["accuracy_answered"]})
+    return rows, payload
+
+
+Section = Callable[[bool, TrustContext], tuple[list[dict], dict]]
+#: (name, function) in the order they run and print; the explanations section joins this list.
+SECTIONS: list[tuple[str, Section]] = [
+    ("calibration", calibration_section),
+    ("expert_calibration", expert_calibration_section),
+    ("missing_modality", missing_modality_section),
+    ("selective", selective_section),
+]
+
+
+def run(quick: bool = False) -> tuple[list[dict], dict]:
+    from medfusion_lib.config import seed_everything
+
+    context = TrustContext(quick=quick, seed=seed_everything(0))
+    context.models  # features and fitted line-up first, so each section's time is its own (features_s, fit_s)
+    payload: dict = {"sections": [name for name, _ in SECTIONS]}
+    by_strategy: dict[str, dict] = {}  # sections' rows about one strategy share one printed row
+    other_rows: list[dict] = []
+    for name, section in SECTIONS:
+        started = time.perf_counter()
+        section_rows, payload[name] = section(quick, context)
+        context.times[f"{name}_s"] = time.perf_counter() - started
+        for row in section_rows:
+            if "strategy" in row:
+                by_strategy.setdefault(row["strategy"], {}).update(row)
+            else:
+                other_rows.append({"section": name, **row})
+    rows = [*by_strategy.values(), *other_rows]
+    feats = context.feats
+    payload.update({"cohort": feats.info["cohort"], "n_val": len(feats.val), "n_test": len(feats.test),
+                    "times": dict(context.times),
+                    "target": {"ece_halved_or_at_most": 0.02, "referral_accuracy": TARGET_ACCURACY},
+                    "all_fusion_strategies_meet_target": bool(all(
+                        v["meets_target"] for k, v in payload["calibration"].items()
+                        if v["kind"] != "unimodal"))})
+    return rows, payload
