@@ -163,6 +163,18 @@ def free_check_names(code: str) -> set[str]:
     return read_names(code) - BUILTINS - JUDGE_GLOBALS
 
 
+def expected_names(code: str) -> set[str]:
+    """Names a check reads from the reference: ``expected.NAME`` and ``expected["NAME"]``."""
+    names = set()
+    for node in ast.walk(_tree(code)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "expected":
+            names.add(node.attr)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "expected" \
+                and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            names.add(node.slice.value)
+    return names
+
+
 @dataclass(frozen=True)
 class Evidence:
     """The names captured after the visible probe and after the hidden probe."""
@@ -172,9 +184,10 @@ class Evidence:
 
 
 def evidence_names(parts: TestParts) -> Evidence:
-    wanted = free_check_names(parts.checks) | free_check_names(parts.hidden_checks)
+    wanted_hidden = free_check_names(parts.hidden_checks) | expected_names(parts.hidden_checks)
+    wanted = free_check_names(parts.checks) | wanted_hidden
     visible = sorted(wanted & assigned_names(parts.probe))
-    hidden = sorted(free_check_names(parts.hidden_checks) & assigned_names(parts.hidden_probe))
+    hidden = sorted(wanted_hidden & assigned_names(parts.hidden_probe))
     return Evidence(tuple(visible), tuple(hidden))
 
 
@@ -205,6 +218,8 @@ def lint_test_cell(source: str, visible_probe_names: set[str]) -> list[str]:
     for name in sorted(free_check_names(parts.hidden_checks) - probe - hidden):
         problems.append(f"a hidden check reads `{name}`, which no probe of this cell assigns (checks run in the "
                         "judge and see only probed values; import it in the check or probe it)")
+    for name in sorted(expected_names(parts.hidden_checks) - probe - hidden):
+        problems.append(f"a hidden check reads `expected.{name}`, which no probe of this cell assigns")
     reused = (read_names(parts.hidden_probe) & visible_probe_names) - hidden
     for name in sorted(reused):
         problems.append(f"the hidden probe reads `{name}` from a visible probe; hidden probes run at the end of "
