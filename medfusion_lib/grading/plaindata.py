@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
+import sys
 from typing import Any
 
 MAX_DEPTH = 40
@@ -49,7 +50,7 @@ def _array(a, tag: str = "ndarray") -> dict:
 
     a = np.asarray(a)
     if type(a) is not np.ndarray:
-        a = np.array(a, copy=True).view(np.ndarray)
+        a = a.view(np.ndarray)
     if a.size > MAX_ITEMS:
         raise PlainDataError(f"array of {a.size} elements is too large to send")
     if a.dtype.kind in NUMERIC_KINDS:
@@ -80,28 +81,26 @@ def encode(value: Any, depth: int = 0) -> Any:
         if len(value) > MAX_BYTES:
             raise PlainDataError("bytes value too large")
         return {"$": "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
-    module = type(value).__module__.split(".")[0]
-    if module == "numpy":
-        import numpy as np
-
+    # Subclasses count as their base type: a subclass's data is sent, its behaviour is not.
+    np = sys.modules.get("numpy")
+    if np is not None:
         if isinstance(value, np.generic):
             return encode(value.item(), depth + 1)
         if isinstance(value, np.ndarray):
             return _array(value)
-    if module == "torch":
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            return _array(value.detach().cpu().numpy(), "tensor")
-    if module == "pandas":
-        import pandas as pd
-
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return _array(torch.Tensor.numpy(torch.Tensor.cpu(torch.Tensor.detach(value))), "tensor")
+    pd = sys.modules.get("pandas")
+    if pd is not None:
         if isinstance(value, pd.DataFrame):
-            return {"$": "frame", "columns": encode(value.columns, depth + 1), "index": encode(value.index, depth + 1),
-                    "data": [encode(value.iloc[:, j], depth + 1) for j in range(value.shape[1])]}
+            return {"$": "frame", "columns": encode(pd.DataFrame.__dict__["columns"].__get__(value), depth + 1),
+                    "index": encode(pd.DataFrame.__dict__["index"].__get__(value), depth + 1),
+                    "data": [encode(pd.DataFrame(value).iloc[:, j], depth + 1) for j in range(value.shape[1])]}
         if isinstance(value, pd.Series):
-            return {"$": "series", "values": _array(value.to_numpy()), "dtype": str(value.dtype),
-                    "index": encode(value.index, depth + 1), "name": encode(value.name, depth + 1)}
+            plain = pd.Series(value)
+            return {"$": "series", "values": _array(plain.to_numpy()), "dtype": str(plain.dtype),
+                    "index": encode(plain.index, depth + 1), "name": encode(plain.name, depth + 1)}
         if isinstance(value, pd.Index):
             return {"$": "index", "values": _array(value.to_numpy()), "dtype": str(value.dtype),
                     "name": encode(value.name, depth + 1)}
