@@ -80,7 +80,8 @@ def score_exercises(executed, assignment, tampered: dict[str, list[str]], outcom
             probe_errors = [(c, st) for c, st in states if c.metadata[RUN_KEY].get("grade_id") == gid
                             and c.metadata[RUN_KEY].get("role") == "probe" and st[0] != "ok"]
             has_hidden = bool(outcome.get("hidden") is not None)
-            passed = bool(outcome.get("visible")) and outcome.get("hidden") is not False
+            # A probe that raised (or was stopped) earns nothing, whatever values its names hold afterwards.
+            passed = bool(outcome.get("visible")) and outcome.get("hidden") is not False and not probe_errors
             visible_error = next((_message_of(c, st) for c, st in probe_errors if not c.metadata[RUN_KEY].get("hidden")),
                                  None)
             if passed:
@@ -89,6 +90,8 @@ def score_exercises(executed, assignment, tampered: dict[str, list[str]], outcom
                 message = _short(f"your code raised an error in the test's probe: {visible_error}")
             elif not outcome.get("visible"):
                 message = _short(outcome.get("message", ""))
+            elif probe_errors:
+                message = "hidden tests failed"
             else:
                 message = "hidden tests failed"
             tests.append(TestOutcome(gid, worth if passed else 0.0, worth, passed, message,
