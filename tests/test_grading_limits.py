@@ -43,7 +43,7 @@ def test_whole_notebook_deadline(assignment):
 
 
 def test_limits_reject_nonsense():
-    with pytest.raises(ValueError, match="memory_mb must be a positive number"):
+    with pytest.raises(ValueError, match="memory_mb must be a finite positive number"):
         Limits(memory_mb=0)
 
 
