@@ -4,9 +4,11 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grading_helpers import hashes, hostile, statuses
+from grading_helpers import hashes, hostile, needs_sandbox, statuses
 from medfusion_lib.cli import main as cli_main
 from medfusion_lib.grading.assignment import load_assignment
+
+pytestmark = needs_sandbox
 
 
 @pytest.fixture(scope="module")

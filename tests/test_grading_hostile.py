@@ -13,13 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_helpers import hashes, hostile, read_grades, statuses
+from grading_helpers import hashes, hostile, needs_sandbox, read_grades, statuses
 from medfusion_lib.cli import main as cli_main
 
 SECRET = "s3cr3t-value-the-kernel-must-not-see"
 CLASS_SECRET = "class-secret-for-the-hostile-suite"
 HIDDEN_SOURCE = ["two_three", "add(2, 3 + VARIANT)", "hidden_mean", "area(2.0 + VARIANT)", "expected.two",
                  "HIDDEN", "### CHECKS", "SMUGGLED"]
+
+pytestmark = needs_sandbox
 
 
 @pytest.fixture(scope="session")

@@ -198,7 +198,7 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
 
     from tqdm.auto import tqdm
 
-    from medfusion_lib.grading.bwrap import bwrap_path, require_bwrap
+    from medfusion_lib.grading.bwrap import require_bwrap, sandbox_available
     from medfusion_lib.grading.grade import reference_evidence
     from medfusion_lib.grading.store import load_key
 
@@ -224,7 +224,7 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
     try:
         if tasks:
             prepare(assignment)
-            sandboxed = not trusted and bwrap_path() is not None
+            sandboxed = not trusted and sandbox_available()
             reference = reference_evidence(assignment, limits, sandboxed=sandboxed, variant=variant)
             options = {"reference": reference, "sandboxed": sandboxed, "variant": variant}
             runner = (_run_dask(tasks, assignment, limits, dask_address, options) if dask_address

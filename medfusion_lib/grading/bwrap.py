@@ -11,7 +11,9 @@ goes; when the sandbox's first process ends, the kernel kills every process in i
 """
 from __future__ import annotations
 
+import functools
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,13 +31,42 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+@functools.lru_cache(maxsize=None)
+def _self_test(path: str) -> str | None:
+    """None when ``bwrap`` can make the namespaces we use here; else its first line of complaint."""
+    try:
+        done = subprocess.run([path, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                               "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+    return None
+
+
 def require_bwrap() -> str:
     path = bwrap_path()
     if path is None:
         raise SandboxUnavailable(
             f"no sandbox engine: install bubblewrap (Debian/Ubuntu: `apt-get install {PACKAGE}`, Fedora: "
             f"`dnf install {PACKAGE}`), or pass --trusted-class to grade without a sandbox (only for code you trust)")
+    problem = _self_test(path)
+    if problem:
+        raise SandboxUnavailable(
+            f"bwrap cannot create its namespaces on this machine ({problem}); allow unprivileged user namespaces "
+            "(e.g. `sysctl kernel.unprivileged_userns_clone=1`, or a container started with a seccomp profile "
+            "that allows them), or pass --trusted-class to grade without a sandbox")
     return path
+
+
+def sandbox_available() -> bool:
+    """True when grading can sandbox its kernels here (bwrap present and working)."""
+    try:
+        require_bwrap()
+    except SandboxUnavailable:
+        return False
+    return True
 
 
 def _python_roots() -> list[Path]:
