@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,8 @@ from medfusion_lib.grading.feedback import feedback_html
 from medfusion_lib.grading.grade import grade_submission
 from medfusion_lib.grading.limits import Limits
 from medfusion_lib.grading.results import ExerciseResult, SubmissionResult
-from medfusion_lib.grading.store import (cache_key, load_cached, save_result, write_histograms, write_tables)
+from medfusion_lib.grading.store import (cache_key, load_cached, load_reference, save_reference, save_result,
+                                         write_histograms, write_tables)
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -118,6 +120,7 @@ class BatchReport:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    reference_seconds: float = 0.0       # running the solution for the reference values (0 when cached)
 
 
 def _crashed(student: str, assignment: Assignment, sha: str, exc: BaseException) -> SubmissionResult:
@@ -225,7 +228,14 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
         if tasks:
             prepare(assignment)
             sandboxed = not trusted and sandbox_available()
-            reference = reference_evidence(assignment, limits, sandboxed=sandboxed, variant=variant)
+            # The solution's values, once per class (cached in --out, tagged like the results).
+            reference_key = cache_key("reference", assignment, limits, trusted=not sandboxed, variant=variant)
+            reference = None if force else load_reference(out, reference_key, secret_key)
+            if reference is None:
+                started = time.perf_counter()
+                reference = reference_evidence(assignment, limits, sandboxed=sandboxed, variant=variant)
+                report.reference_seconds = time.perf_counter() - started
+                save_reference(out, reference_key, reference, secret_key)
             options = {"reference": reference, "sandboxed": sandboxed, "variant": variant}
             runner = (_run_dask(tasks, assignment, limits, dask_address, options) if dask_address
                       else _run_local(tasks, assignment, limits, max(1, min(workers, len(tasks))), options))

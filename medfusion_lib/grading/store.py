@@ -105,6 +105,25 @@ def save_result(out: Path, result: SubmissionResult, key: str, feedback_html: st
     atomic_write_text(result_path(out, result.student), json.dumps(payload, indent=1) + "\n")
 
 
+def load_reference(out: Path, key: str, secret: bytes) -> dict | None:
+    """The solution's evidence stored by an earlier run under ``key`` (tag verified), else None."""
+    try:
+        data = json.loads((Path(out) / "reference.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    if not hmac.compare_digest(str(data.get("tag", "")), _tag(secret, key, data.get("evidence"))):
+        return None
+    return data.get("evidence")
+
+
+def save_reference(out: Path, key: str, evidence: dict, secret: bytes) -> None:
+    body = json.loads(json.dumps(evidence))
+    atomic_write_text(Path(out) / "reference.json",
+                      json.dumps({"key": key, "evidence": body, "tag": _tag(secret, key, body)}) + "\n")
+
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
