@@ -306,3 +306,30 @@ def test_limits_refuse_nan_inf_and_non_positive(field, value):
 
     with pytest.raises(ValueError, match="finite positive number"):
         Limits(**{field: value})
+
+
+def test_interrupted_batch_keeps_what_was_graded_and_resumes(tmp_path, assignment, monkeypatch):
+    from medfusion_lib.grading import batch
+    from medfusion_lib.grading.limits import Limits
+    from medfusion_lib.grading.results import ExerciseResult, SubmissionResult
+
+    monkeypatch.setattr("medfusion_lib.grading.bwrap.require_bwrap", lambda: "bwrap")
+    monkeypatch.setattr("medfusion_lib.grading.bwrap.sandbox_available", lambda: True)
+    monkeypatch.setattr("medfusion_lib.grading.grade.reference_evidence", lambda *a, **k: {})
+    calls = []
+
+    def fake_grade(student, data, assignment, limits, **options):
+        calls.append(student)
+        if student == "bob" and len(calls) == 2:
+            raise KeyboardInterrupt
+        return SubmissionResult(student, assignment.name, "sha", [ExerciseResult("ex1", 1.0, 2.0, "failed")])
+
+    monkeypatch.setattr(batch, "grade_submission", fake_grade)
+    for name in ("amy", "bob", "cat"):
+        (tmp_path / f"{name}.ipynb").write_text(name)
+    subs = batch.discover([tmp_path], "99_fixture")
+    report = batch.grade_batch(assignment, subs, tmp_path / "out", Limits(), progress=False)
+    assert report.interrupted and report.graded == ["amy"]
+    assert "amy" in (tmp_path / "out" / "grades.csv").read_text()
+    report = batch.grade_batch(assignment, subs, tmp_path / "out", Limits(), progress=False)
+    assert not report.interrupted and report.skipped == ["amy"] and sorted(report.graded) == ["bob", "cat"]
