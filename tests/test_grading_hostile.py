@@ -122,6 +122,12 @@ def test_sandbox_hides_secrets_solutions_other_kernels_and_the_terminal(graded):
     assert "999" not in (graded["out"] / "grades.csv").read_text()
 
 
+def test_an_interrupted_cell_outside_the_exercises_is_a_note(graded):
+    page = (graded["out"] / "feedback" / "loop_cell.html").read_text()
+    assert "not part of an exercise" in page and "was interrupted; the run went on" in page
+    assert statuses(graded["out"])["loop_cell"] == {e: "passed" for e in ("ex1", "ex2", "ex3")}
+
+
 def test_signals_and_detached_processes_do_not_reach_the_grader(graded):
     assert statuses(graded["out"])["signals"] == {e: "passed" for e in ("ex1", "ex2", "ex3")}
     summary = (graded["out"] / "summary.csv").read_text()
