@@ -333,3 +333,18 @@ def test_interrupted_batch_keeps_what_was_graded_and_resumes(tmp_path, assignmen
     assert "amy" in (tmp_path / "out" / "grades.csv").read_text()
     report = batch.grade_batch(assignment, subs, tmp_path / "out", Limits(), progress=False)
     assert not report.interrupted and report.skipped == ["amy"] and sorted(report.graded) == ["bob", "cat"]
+
+
+def test_kernels_use_ipc_and_the_sandbox_binds_no_solutions(tmp_path):
+    from medfusion_lib.config import repo_root
+    from medfusion_lib.grading.bwrap import read_only_paths
+    from medfusion_lib.grading.kernel import limited_kernel_manager
+    from medfusion_lib.grading.limits import Limits
+
+    manager = limited_kernel_manager(Limits(), tmp_path)()
+    assert manager.transport == "ipc" and manager.ip.startswith(str(tmp_path))   # no TCP, no warning about it
+    assert manager.env["MPLBACKEND"] == "Agg" and "MEDFUSION_GRADER_KEY" not in manager.env
+    bound = read_only_paths()
+    root = repo_root().resolve()
+    assert root not in bound and not any(p == root / "solutions" or root / "solutions" in p.parents for p in bound)
+    assert (root / "medfusion_lib") in bound
