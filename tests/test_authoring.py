@@ -192,7 +192,7 @@ def test_cli_build_and_check_exit_codes(tmp_path, capsys):
     assert "is missing" in capsys.readouterr().err
     assert cli_main(["exercises", "build", *args]) == 0
     assert cli_main(["exercises", "check", *args]) == 0
-    assert cli_main(["exercises", "check", "--solutions", str(tmp_path / "nowhere")]) == 2
+    assert cli_main(["exercises", "check", "--source", str(tmp_path / "nowhere")]) == 2
     assert "no solutions folder" in capsys.readouterr().err
 
 
