@@ -48,6 +48,12 @@ def graded(tmp_path_factory):
             "solution_sha": solution_sha, "rc": rc}
 
 
+def _printed(path: Path) -> str:
+    """Everything the executed notebook's cells printed (not their source)."""
+    nb = nbformat.read(str(path), as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
 def _points(out: Path) -> dict[str, float]:
     return {s: sum(float(r["points"]) for r in rows.values()) for s, rows in read_grades(out).items()}
 
@@ -114,9 +120,9 @@ def test_output_caps_hold_for_every_output_type(graded):
 
 
 def test_sandbox_hides_secrets_solutions_other_kernels_and_the_terminal(graded):
-    snoop = (graded["out"] / "executed" / "snoop.ipynb").read_text()
+    snoop = _printed(graded["out"] / "executed" / "snoop.ipynb")
     assert SECRET not in snoop and "secret: not visible" in snoop and "solution notebooks found: 0" in snoop
-    hijack = (graded["out"] / "executed" / "cheat_hijack.ipynb").read_text()
+    hijack = _printed(graded["out"] / "executed" / "cheat_hijack.ipynb")
     assert "other kernels found: 0" in hijack and "tty: unavailable" in hijack and "overwrote" not in hijack
     assert str(graded["out"]) not in hijack and SECRET not in hijack
     assert "999" not in (graded["out"] / "grades.csv").read_text()
@@ -147,8 +153,13 @@ def test_a_forged_result_is_regraded_and_said_so(graded, capsys):
     result = graded["out"] / "results" / "untouched.json"
     result.write_text(result.read_text().replace('"points": 0.0', '"points": 2.0', 1))
     out = graded["root"] / "out"
-    rc = cli_main(["grade", "99_fixture", str(graded["root"] / "class" / "untouched.ipynb"), "--source",
-                   str(graded["root"] / "solutions"), "--out", str(out), "--no-progress", "--cell-timeout", "5"])
+    os.environ["MEDFUSION_CLASS_SECRET"] = CLASS_SECRET            # the same class, the same limits
+    try:
+        rc = cli_main(["grade", "99_fixture", str(graded["root"] / "class" / "untouched.ipynb"), "--source",
+                       str(graded["root"] / "solutions"), "--out", str(out), "--no-progress", "--cell-timeout", "5",
+                       "--timeout", "90"])
+    finally:
+        os.environ.pop("MEDFUSION_CLASS_SECRET", None)
     assert rc == 0
     err = capsys.readouterr().err
     assert "failed its authentication tag" in err
