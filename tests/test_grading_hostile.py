@@ -70,7 +70,7 @@ def test_every_student_gets_the_right_status(graded):
 
 @pytest.mark.parametrize("cheat", [
     "cheat_transformer", "cheat_ast", "cheat_clear_errors", "cheat_reply_ok", "cheat_settrace", "cheat_liars",
-    "cheat_smuggle", "cheat_hijack"])
+    "cheat_smuggle", "cheat_hijack", "cheat_rote"])
 def test_no_cheat_scores_more_than_without_it(graded, cheat):
     assert _points(graded["out"])[cheat] <= graded["most"][cheat]
 

@@ -229,10 +229,19 @@ def test_plain_data_round_trip_flattens_subclasses():
         def __array_function__(self, *args, **kwargs):
             return True
 
+    class SneakyFrame(pd.DataFrame):
+        @property
+        def _constructor(self):
+            return SneakyFrame
+
+        def to_numpy(self, *args, **kwargs):
+            return np.zeros((2, 2))
+
     frame = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]}, index=pd.Index(["r1", "r2"], name="site"))
+    sneaky = SneakyFrame({"a": [1.0, 2.0]})
     values = {"liar": Liar(2.0), "arr": np.arange(6.0).reshape(2, 3).view(Sneaky), "frame": frame,
               "series": frame["a"], "tensor": torch.ones(2, 2), "nested": [(1, "a"), {"k": {1, 2}}],
-              "inf": float("inf"), "f": lambda: 1, "np_int": np.int64(3)}
+              "inf": float("inf"), "f": lambda: 1, "np_int": np.int64(3), "sneaky": sneaky}
     back = {k: decode(json.loads(json.dumps(encode(v)))) for k, v in values.items()}
     assert type(back["liar"]) is float and back["liar"] != 3.0
     assert type(back["arr"]) is np.ndarray and not np.allclose(back["arr"], 0)
@@ -241,6 +250,7 @@ def test_plain_data_round_trip_flattens_subclasses():
     assert type(back["tensor"]) is torch.Tensor and back["tensor"].sum() == 4
     assert back["nested"] == [(1, "a"), {"k": {1, 2}}] and back["inf"] == float("inf")
     assert isinstance(back["f"], Opaque) and back["f"] != back["f"] and type(back["np_int"]) is int
+    assert type(back["sneaky"]) is pd.DataFrame and back["sneaky"].to_numpy().tolist() == [[1.0], [2.0]]
 
 
 @pytest.mark.parametrize("payload", [
