@@ -71,3 +71,16 @@ system-deps-browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	else echo "note: chromium is missing, so the browser tests will be skipped; install it once: sudo apt-get install chromium"; fi
 test: system-deps-browser
+
+# Grading runs every kernel in a bubblewrap sandbox (Debian package `bubblewrap`, the engine Flatpak uses).
+# As root on Debian/Ubuntu (CI, containers) it is installed here; elsewhere this says what to run.
+.PHONY: system-deps
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the grader's sandbox)"; \
+	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	  else \
+	    echo "make: the grader needs bubblewrap: run 'sudo apt-get install bubblewrap' (Debian/Ubuntu) or 'sudo dnf install bubblewrap' (Fedora); until then the sandboxed grading tests are skipped and 'medfusion grade' refuses (or use --trusted-class)" >&2; \
+	  fi; }
+test: system-deps

@@ -8,8 +8,11 @@ A solution notebook marks its cells with nbgrader's metadata plus our exercise k
 
 - answer cells (``solution: true``): the answer lies between ``### BEGIN SOLUTION`` / ``### END SOLUTION``;
   the student copy gets ``raise NotImplementedError("...")`` at the same indentation instead.
-- test cells (``grade: true``, ``points: N``): visible asserts, then hidden ones between
-  ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` (markers at column 0), removed from the student copy.
+- test cells (``grade: true``, ``points: N``): a *probe* (instructor code run in the student's kernel: calls the
+  student's functions, assigns results to names), a ``### CHECKS`` line, then asserts on those names that the
+  grader runs in a trusted judge on plain data (``medfusion_lib.grading.testcell``; the contract is in
+  docs/instructors.md). ``### BEGIN/END HIDDEN PROBE`` and ``### BEGIN/END HIDDEN TESTS`` regions (markers at
+  column 0) are removed from the student copy.
 - locked cells (``locked: true``): instructions or setup the grader restores before it runs a submission.
 
 ``build_exercises`` writes the student copies (outputs stripped, kernelspec ``python3``, cell ids kept);
@@ -27,11 +30,13 @@ from typing import Iterable
 
 import nbformat
 
+from medfusion_lib.grading.testcell import CHECKS, HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END, \
+    assigned_names, lint_test_cell, parse_test_cell, visible_source
+
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
-MARKERS = (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END)
+#: Markers that must never reach a student copy (``### CHECKS`` may: it is part of the visible cell).
+MARKERS = (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END)
 MARKDOWN_ANSWER = "YOUR ANSWER HERE"
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -182,23 +187,8 @@ def stub_source(source: str, exercise: str | None, markdown: bool = False) -> st
 
 
 def strip_hidden(source: str) -> str:
-    """A test cell without its hidden-tests regions (and without trailing blank lines they leave)."""
-    kept = [line for inside, lines in regions(source, HIDDEN_BEGIN, HIDDEN_END) if not inside for line in lines]
-    return "\n".join(kept).rstrip()
-
-
-def split_test_source(source: str) -> list[tuple[bool, str]]:
-    """A test cell as ``(hidden, code)`` chunks in order, so the grader can run hidden checks on their own.
-
-    Markers must be at column 0 (``check_exercises`` enforces it), so every chunk is valid on its own.
-    """
-    chunks = []
-    for inside, lines in regions(source, HIDDEN_BEGIN, HIDDEN_END):
-        body = lines[1:-1] if inside else lines
-        text = "\n".join(body).strip("\n")
-        if text.strip():
-            chunks.append((inside, text))
-    return chunks
+    """A test cell without its hidden probe and hidden tests (what the student copy holds)."""
+    return visible_source(source)
 
 
 # --------------------------------------------------------------------------- student copies
@@ -211,7 +201,7 @@ def student_version(solution_nb, assignment: str):
         if role == "solution":
             cell.source = stub_source(cell.source, exercise_of(cell), markdown=cell.cell_type == "markdown")
         elif role == "test":
-            cell.source = strip_hidden(cell.source)
+            cell.source = visible_source(cell.source)
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
         if role in ("test", "locked"):
             cell.metadata["editable"] = False
@@ -256,6 +246,20 @@ def lint_solution(nb, name: str) -> list[Problem]:
     seen_grade_ids: set[str] = set()
     points_by_exercise: dict[str, float] = {}
     exercises_with_answers: set[str] = set()
+    # Names any visible probe assigns: a hidden probe (run at the end when grading) must not rely on them.
+    visible_names: set[str] = set()
+    for cell in nb.cells:
+        if cell_role(cell) == "test" and cell.cell_type == "code":
+            parts = parse_test_cell(cell.source)
+            if not parts.problems:
+                try:
+                    visible_names |= assigned_names(parts.probe)
+                except SyntaxError:
+                    pass
+    uses_variant = any("VARIANT" in c.source for c in nb.cells if c.cell_type == "code")
+    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if uses_variant and not any(re.search(r"^VARIANT\s*=", c.source, re.M) for c in params):
+        add("a cell reads VARIANT but the parameters cell does not set it (add `VARIANT = 0`)")
     for index, cell in enumerate(nb.cells):
         cid = cell.get("id")
         label = cid or f"#{index}"
@@ -269,13 +273,13 @@ def lint_solution(nb, name: str) -> list[Problem]:
         source = cell.source
         present = {m for m in MARKERS if m in source}
         solution_markers = present & {SOLUTION_BEGIN, SOLUTION_END}
-        hidden_markers = present & {HIDDEN_BEGIN, HIDDEN_END}
+        hidden_markers = present & {HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END, CHECKS}
         if solution_markers and role != "solution":
             add("has solution markers but is not an answer cell (nbgrader.solution is not true): "
                 "the answer would leak into the student copy", label)
         if hidden_markers and role != "test":
-            add("has hidden-test markers but is not a test cell (nbgrader.grade is not true): "
-                "the hidden tests would leak into the student copy", label)
+            add("has test-cell markers (CHECKS, hidden probe or hidden tests) but is not a test cell "
+                "(nbgrader.grade is not true): the hidden parts would leak into the student copy", label)
         if role is None:
             continue
         grade_id = meta.get("grade_id")
@@ -307,15 +311,9 @@ def lint_solution(nb, name: str) -> list[Problem]:
                 add(f"test cell needs nbgrader.points > 0; got {points!r}", label)
             elif exercise:
                 points_by_exercise[exercise] = points_by_exercise.get(exercise, 0) + points
-            try:
-                regions(source, HIDDEN_BEGIN, HIDDEN_END)
-            except ValueError as exc:
-                add(f"unbalanced hidden-test markers: {exc}", label)
-            for line in source.splitlines():
-                if _marker(line) in (HIDDEN_BEGIN, HIDDEN_END) and line[:1].isspace():
-                    add("hidden-test markers must start at column 0 (the grader runs hidden checks "
-                        "as cells of their own)", label)
-                    break
+            if cell.cell_type == "code":
+                for message in lint_test_cell(source, visible_names):
+                    add(message, label)
     for exercise in sorted(exercises_with_answers - set(points_by_exercise)):
         add(f"exercise {exercise!r} has an answer cell but no test cell worth points")
     return problems
@@ -343,8 +341,8 @@ def secret_lines(solution_nb) -> set[str]:
                 else:
                     secret |= _leak_lines(cell.source)
             elif role == "test":
-                runs = regions(cell.source, HIDDEN_BEGIN, HIDDEN_END)
-                secret |= {ln for inside, lines in runs if inside for ln in _leak_lines("\n".join(lines))}
+                parts = parse_test_cell(cell.source)
+                secret |= _leak_lines(parts.hidden_probe) | _leak_lines(parts.hidden_checks)
         except ValueError:
             continue  # unbalanced markers are reported by lint
     # A line that is also in a visible part of the source (a shared import, say) is not a secret.

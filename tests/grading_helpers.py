@@ -11,6 +11,13 @@ if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 
 import hostile  # noqa: E402  (path set just above)
+import pytest  # noqa: E402
+
+from medfusion_lib.grading.bwrap import sandbox_available  # noqa: E402
+
+#: Grading tests run kernels in bubblewrap; `make test` installs it (`make system-deps`) where it can.
+needs_sandbox = pytest.mark.skipif(not sandbox_available(),
+                                   reason="bubblewrap (bwrap) missing or not working: run `make system-deps`")
 
 
 def sha256(path: Path) -> str:

@@ -11,6 +11,9 @@ from medfusion_lib import authoring as au
 from medfusion_lib.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO_TEST = ("one = double(1)\n### BEGIN HIDDEN PROBE\nbig = double(21)\n### END HIDDEN PROBE\n### CHECKS\n"
+             "assert isinstance(one, int), 'double returns an int'\n### BEGIN HIDDEN TESTS\n"
+             "assert big == expected.big == 42\n### END HIDDEN TESTS")
 
 
 def make_source(tmp_path: Path, cells=None, name: str = "01_demo") -> Path:
@@ -21,8 +24,7 @@ def make_source(tmp_path: Path, cells=None, name: str = "01_demo") -> Path:
             au.locked_cell("N = 3", "params", tags=["parameters"]),
             au.solution_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
                              "ex1_answer", "ex1"),
-            au.test_cell("assert isinstance(double(1), int)\n### BEGIN HIDDEN TESTS\n"
-                         "assert double(21) == 42\n### END HIDDEN TESTS", "ex1_tests", "ex1", points=2),
+            au.test_cell(DEMO_TEST, "ex1_tests", "ex1", points=2),
         ]
     folder = tmp_path / "solutions"
     folder.mkdir(exist_ok=True)
@@ -45,10 +47,35 @@ def test_cell_without_markers_is_replaced_whole():
     assert au.stub_source("The answer is 42.", "ex1", markdown=True) == au.MARKDOWN_ANSWER
 
 
-def test_hidden_tests_removed_and_split_for_the_grader():
-    source = "assert a\n### BEGIN HIDDEN TESTS\nassert b\n### END HIDDEN TESTS\nassert c"
-    assert au.strip_hidden(source) == "assert a\nassert c"
-    assert au.split_test_source(source) == [(False, "assert a"), (True, "assert b"), (False, "assert c")]
+def test_test_cell_splits_into_probe_and_checks():
+    from medfusion_lib.grading.testcell import evidence_names, parse_test_cell
+
+    parts = parse_test_cell(DEMO_TEST)
+    assert parts.problems == []
+    assert parts.probe == "one = double(1)" and parts.hidden_probe == "big = double(21)"
+    assert parts.checks.startswith("assert isinstance(one") and parts.hidden_checks.startswith("assert big")
+    names = evidence_names(parts)
+    assert names.visible == ("one",) and names.hidden == ("big",)
+    # The student copy: visible probe, the CHECKS line, visible checks; nothing hidden.
+    assert au.strip_hidden(DEMO_TEST) == ("one = double(1)\n### CHECKS\n"
+                                          "assert isinstance(one, int), 'double returns an int'")
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("x = f()\nassert x", "no '### CHECKS' line"),
+    ("x = f()\n### CHECKS\nassert x == DIAGNOSES", "reads `DIAGNOSES`, which the visible probe does not assign"),
+    ("x = f()\n### CHECKS\nassert x == expected.x", "a visible check reads `expected`"),
+    ("x = f()\n### BEGIN HIDDEN PROBE\ny = f(x)\n### END HIDDEN PROBE\n### CHECKS\nassert x\n"
+     "### BEGIN HIDDEN TESTS\nassert y\n### END HIDDEN TESTS", "the hidden probe reads `x` from a visible probe"),
+    ("x = f()\n### CHECKS\nassert x\n### BEGIN HIDDEN TESTS\nassert expected.z\n### END HIDDEN TESTS",
+     "reads `expected.z`, which no probe"),
+    ("### CHECKS\nx = f()\n### BEGIN HIDDEN PROBE\ny = 1\n### END HIDDEN PROBE", "out of place"),
+])
+def test_test_cell_lint(source, problem):
+    from medfusion_lib.grading.testcell import assigned_names, lint_test_cell, parse_test_cell
+
+    found = lint_test_cell(source, assigned_names(parse_test_cell(source).probe))
+    assert any(problem in p for p in found), found
 
 
 @pytest.mark.parametrize("source", [
@@ -146,10 +173,10 @@ def test_stale_missing_orphan_and_leak_detected(tmp_path):
     # Someone pastes a hidden test into the student copy by hand: a leak (and stale).
     target = ex / "01_demo.ipynb"
     copy = json.loads(target.read_text())
-    copy["cells"][3]["source"] = ["assert isinstance(double(1), int)\n", "assert double(21) == 42"]
+    copy["cells"][3]["source"] = ["one = double(1)\n", "big = double(21)\n", "### CHECKS\n", "assert one"]
     target.write_text(json.dumps(copy))
     found = [str(p) for p in au.check_exercises(sol, ex)]
-    assert any("leaks answer or hidden-test text: 'assert double(21) == 42'" in p for p in found)
+    assert any("leaks answer or hidden-test text: 'big = double(21)'" in p for p in found)
     # A generated copy whose source is gone is an orphan; build removes it.
     au.build_exercises(sol, ex)
     (ex / "99_old.ipynb").write_text(target.read_text())
@@ -165,7 +192,7 @@ def test_cli_build_and_check_exit_codes(tmp_path, capsys):
     assert "is missing" in capsys.readouterr().err
     assert cli_main(["exercises", "build", *args]) == 0
     assert cli_main(["exercises", "check", *args]) == 0
-    assert cli_main(["exercises", "check", "--solutions", str(tmp_path / "nowhere")]) == 2
+    assert cli_main(["exercises", "check", "--source", str(tmp_path / "nowhere")]) == 2
     assert "no solutions folder" in capsys.readouterr().err
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grading_helpers import hashes, hostile, statuses
+from grading_helpers import hashes, hostile, needs_sandbox, statuses
 from medfusion_lib.cli import main as cli_main
 from medfusion_lib.grading.assignment import load_assignment
+
+pytestmark = needs_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +29,13 @@ def grade(root, *extra):
     (["grade", "nope", "x.ipynb", "--out", "o"], "unknown assignment 'nope'"),
     (["grade", "99_fixture", "{root}/nowhere", "--out", "{root}/o"], "no such submission"),
     (["grade", "99_fixture", "{root}/solutions/../empty", "--out", "{root}/o"], "no submissions"),
-    (["grade", "99_fixture", "{root}/class", "--out", "{root}/class/solution.ipynb/out"], "cannot write to --out"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/solutions/99_fixture.ipynb/out"], "cannot write to --out"),
     (["grade", "99_fixture", "{root}/class", "--out", "{root}/o", "--workers", "0"], "--workers must be at least 1"),
     (["grade", "99_fixture", "{root}/class", "--out", "{root}/o", "--cell-timeout", "-1"], "cell_timeout must be"),
     (["check", "{root}/missing.ipynb"], "no notebook at"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/class/graded"], "is inside the submissions folder"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/o", "--timeout", "nan"], "timeout must be a finite"),
+    (["grade", "99_fixture", "{root}/class", "--out", "{root}/o", "--timeout", "inf"], "timeout must be a finite"),
 ])
 def test_misuse_is_one_line_exit_2(course, capsys, args, message):
     root, _ = course
@@ -72,13 +77,27 @@ def test_check_prints_the_exercise_table(course, capsys):
     assert "add(2, 3)" not in out
 
 
-def test_a_kernel_writing_to_the_solution_file_is_reported(tmp_path, capsys):
+def test_a_kernel_cannot_reach_the_solution_file(tmp_path, capsys):
     solution = hostile.fixture_assignment(tmp_path / "solutions")
+    before = solution.read_bytes()
     assignment = load_assignment(solution)
     (tmp_path / "class").mkdir()
-    vandal = hostile.make(assignment.student, assignment.solution,
+    vandal = hostile.make(assignment.student, assignment.solution, solve=["ex1"],
                           extra=f"open(r'{solution}', 'a').write('\\n')")
     nbformat.write(vandal, str(tmp_path / "class" / "vandal.ipynb"))
     assert cli_main(["grade", "99_fixture", str(tmp_path / "class"), "--solutions", str(tmp_path / "solutions"),
                      "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]) == 0
-    assert "changed while grading" in capsys.readouterr().err
+    assert solution.read_bytes() == before and "changed while grading" not in capsys.readouterr().err
+    assert statuses(tmp_path / "out")["vandal"]["ex1"] == "passed"
+
+
+def test_no_sandbox_engine_refuses_in_one_line_unless_trusted(course, capsys, monkeypatch, tmp_path):
+    root, _ = course
+    monkeypatch.setattr("medfusion_lib.grading.bwrap.bwrap_path", lambda: None)
+    assert grade(root, "--out", str(tmp_path / "refused")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "install bubblewrap" in err and "apt-get install bubblewrap" in err
+    assert not (tmp_path / "refused" / "grades.csv").exists()
+    assert grade(root, "--out", str(tmp_path / "trusted"), "--trusted-class") == 0
+    assert "WITHOUT a sandbox" in capsys.readouterr().err
+    assert "graded WITHOUT a sandbox" in (tmp_path / "trusted" / "summary.csv").read_text()

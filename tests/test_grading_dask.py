@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from grading_helpers import hostile, statuses
+from grading_helpers import hostile, needs_sandbox, statuses
 from medfusion_lib.cli import main as cli_main
 from medfusion_lib.grading.assignment import load_assignment
 
 distributed = pytest.importorskip("distributed")
+
+pytestmark = needs_sandbox
 
 
 def test_grade_on_a_local_dask_cluster(tmp_path, capsys):

@@ -4,10 +4,12 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grading_helpers import hostile
+from grading_helpers import hostile, needs_sandbox
 from medfusion_lib.grading.assignment import load_assignment
 from medfusion_lib.grading.grade import grade_submission
 from medfusion_lib.grading.limits import Limits
+
+pytestmark = needs_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def test_whole_notebook_deadline(assignment):
 
 
 def test_limits_reject_nonsense():
-    with pytest.raises(ValueError, match="memory_mb must be a positive number"):
+    with pytest.raises(ValueError, match="memory_mb must be a finite positive number"):
         Limits(memory_mb=0)
 
 

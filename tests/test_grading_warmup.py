@@ -6,11 +6,13 @@ The whole hostile class on 00_warmup is the demo in docs/instructors.md (section
 """
 from __future__ import annotations
 
-from grading_helpers import hashes, hostile, read_grades, statuses
+from grading_helpers import hashes, hostile, needs_sandbox, read_grades, statuses
 from medfusion_lib.cli import main as cli_main
 from medfusion_lib.grading.assignment import load_assignment
 
 CASES = ["solution", "untouched", "partial", "malformed", "deleted_cells"]
+
+pytestmark = needs_sandbox
 
 
 def test_grade_00_warmup_end_to_end(tmp_path, capsys):

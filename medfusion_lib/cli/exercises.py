@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     for action, help_text in (("build", "write exercises/ from solutions/ (answers stubbed, hidden tests removed)"),
                               ("check", "fail when exercises/ is stale, metadata is missing or anything leaks")):
         p = sub.add_parser(action, help=help_text)
-        p.add_argument("--solutions", default=None, help="source folder (default: <repo>/solutions)")
+        p.add_argument("--source", "--solutions", dest="solutions", default=None, metavar="DIR",
+                       help="source folder in the one-source format, e.g. your private copy (default: <repo>/solutions)")
         p.add_argument("--exercises", default=None, help="output folder (default: <repo>/exercises)")
         p.set_defaults(func=_build if action == "build" else _check)
 

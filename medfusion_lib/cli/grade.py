@@ -16,8 +16,9 @@ def _limit_options(parser, cell_timeout: float, timeout: float) -> None:
                         help="CPU-time limit of each kernel (default: the notebook timeout)")
     parser.add_argument("--seed", type=int, default=0, help="SEED passed to the notebook (default 0)")
     parser.add_argument("--full", action="store_true", help="run in full mode (default: QUICK=True)")
-    parser.add_argument("--solutions", default=None, metavar="DIR",
-                        help="where the solution notebooks are (default: <repo>/solutions)")
+    parser.add_argument("--source", "--solutions", dest="solutions", default=None, metavar="DIR",
+                        help="the assignment source: a folder of solution notebooks in the one-source format, e.g. "
+                             "your private copy (default: <repo>/solutions)")
 
 
 def register(subparsers) -> None:
@@ -38,6 +39,12 @@ def register(subparsers) -> None:
     grade.add_argument("--released", action="append", default=[], metavar="NOTEBOOK",
                        help="an earlier released exercise copy whose test cells count as unedited "
                             "(after you fixed a visible test; repeatable)")
+    grade.add_argument("--trusted-class", action="store_true",
+                       help="run kernels WITHOUT the bubblewrap sandbox (only for code you trust; every result "
+                            "says so). Without this flag, grading refuses to start when bwrap is missing")
+    grade.add_argument("--class-secret-file", default=None, metavar="FILE",
+                       help="a file holding this class's secret (or set MEDFUSION_CLASS_SECRET): hidden probes "
+                            "draw this class's own inputs from it, so the published answers do not pass by rote")
     _limit_options(grade, cell_timeout=60, timeout=600)
     grade.set_defaults(func=_grade)
 
@@ -84,9 +91,37 @@ def _writable(out: Path) -> None:
         raise UserError(f"cannot write to --out {out}: {exc.strerror or exc}; choose a writable folder") from None
 
 
+def _class_secret(args) -> str | None:
+    import os
+
+    from medfusion_lib.errors import UserError
+
+    if args.class_secret_file:
+        try:
+            secret = Path(args.class_secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UserError(f"cannot read --class-secret-file {args.class_secret_file}: {exc.strerror or exc}") from None
+        if len(secret) < 8:
+            raise UserError("the class secret must be at least 8 characters; e.g. `openssl rand -hex 16 > secret`")
+        return secret
+    return os.environ.get("MEDFUSION_CLASS_SECRET") or None
+
+
+def _out_outside(out: Path, submissions: list[str]) -> None:
+    from medfusion_lib.errors import UserError
+
+    resolved = out.resolve()
+    for raw in submissions:
+        folder = Path(raw).resolve()
+        if folder.is_dir() and (resolved == folder or folder in resolved.parents):
+            raise UserError(f"--out {out} is inside the submissions folder {raw}: a re-run would grade the "
+                            "grader's own files; choose a folder outside it")
+
+
 def _grade(args) -> int:
     from medfusion_lib.errors import UserError
     from medfusion_lib.grading.batch import default_workers, discover, grade_batch
+    from medfusion_lib.grading.bwrap import SandboxUnavailable
     from medfusion_lib.grading.feedback import terminal_table
 
     limits = _limits(args)
@@ -100,18 +135,30 @@ def _grade(args) -> int:
             accept_released(assignment, released)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    submissions = discover(args.submissions, assignment.name)
     out = Path(args.out)
+    _out_outside(out, args.submissions)
+    skipped: list = []
+    submissions = discover(args.submissions, assignment.name, skipped)
     _writable(out)
     workers = args.workers or default_workers()
-    report = grade_batch(assignment, submissions, out, limits, workers=workers, force=args.force,
-                         dask_address=args.dask, progress=not args.no_progress)
+    try:
+        report = grade_batch(assignment, submissions, out, limits, workers=workers, force=args.force,
+                             dask_address=args.dask, progress=not args.no_progress, trusted=args.trusted_class,
+                             class_secret=_class_secret(args))
+    except SandboxUnavailable as exc:
+        raise UserError(str(exc)) from None
+    except ValueError as exc:   # the solution's own run failed: the instructor must fix the source
+        raise UserError(str(exc)) from None
     print(terminal_table(report.results))
+    for path, reason in skipped:
+        print(f"medfusion grade: skipped {path}: {reason}", file=sys.stderr)
     for warning in report.warnings:
         print(f"medfusion grade: warning: {warning}", file=sys.stderr)
+    if args.trusted_class:
+        print("medfusion grade: graded WITHOUT a sandbox (--trusted-class); the results say so", file=sys.stderr)
     print(f"\ngraded {len(report.graded)}, skipped {len(report.skipped)} already graded (use --force to redo); "
           f"wrote {out / 'grades.csv'}, {out / 'summary.csv'}, {out / 'histograms.png'}, feedback in {out / 'feedback'}")
-    return 0
+    return 130 if report.interrupted else 0
 
 
 def _check(args) -> int:
@@ -137,8 +184,10 @@ def _check(args) -> int:
     from medfusion_lib.grading.batch import prepare
 
     prepare(assignment)
-    print(f"checking {path} against {assignment.name} (this runs your notebook; a minute or so)...")
-    result = grade_submission(path.stem, path.read_bytes(), assignment, limits)
+    print(f"checking {path} against {assignment.name} (this runs the solution, then your notebook; a minute or "
+          "so)...")
+    # A self-check grades your own code on your own machine: no sandbox, one kernel at a time.
+    result = grade_submission(path.stem, path.read_bytes(), assignment, limits, sandboxed=False)
     print(exercise_table(result))
     for note in result.notes:
         print(f"note: {note}")

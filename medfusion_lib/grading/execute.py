@@ -8,10 +8,16 @@ up to ``Limits.max_restarts`` times — so the remaining exercises are still gra
 
 What happened to each cell is written to its metadata under ``medfusion_grading``: ``reply`` (the kernel's
 execute reply: status, ename, evalue) and ``event`` (timeout / killed / not_run, with a reason).
+
+This executor runs in the grader (trusted); only the kernel is in the sandbox. It takes evidence (the plain
+data a capture cell displays) only from capture cells, as it arrives, and keeps it out of the stored notebook.
+Every output type is capped in bytes of its stored JSON (streams, MIME bundles of any type, display updates,
+errors); widget comm state is never stored; the whole notebook has a byte cap too.
 """
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import tempfile
 import time
@@ -25,7 +31,8 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.parameterize import parameterize_notebook
 
-from medfusion_lib.grading.kernel import limited_kernel_manager
+from medfusion_lib.grading.checks import EVIDENCE_MIME
+from medfusion_lib.grading.kernel import limited_kernel_manager, seed_matplotlib_cache
 from medfusion_lib.grading.limits import Limits
 from medfusion_lib.grading.restore import RUN_KEY
 
@@ -33,6 +40,7 @@ ENGINE = "medfusion-grading"
 KERNEL_NAME = "python3"
 TIMEOUT_ENAME = "CellTimeoutError"
 MAX_TRACEBACK_LINES = 40
+MAX_EVALUE_CHARS = 2000
 
 _log = logging.getLogger("medfusion.grading")
 _log.addHandler(logging.NullHandler())
@@ -59,22 +67,33 @@ def mark(cell, status: str, detail: str) -> None:
 
 
 def _size(output) -> int:
-    if output.get("output_type") == "stream":
-        return len(output.get("text", ""))
-    return sum(len(v) if isinstance(v, str) else 200 for v in output.get("data", {}).values())
+    """Bytes the output takes in the stored notebook (all MIME types, streams, errors)."""
+    return len(json.dumps(output, default=str).encode("utf-8", "replace"))
+
+
+def _trim_error(out) -> None:
+    out["evalue"] = str(out.get("evalue", ""))[:MAX_EVALUE_CHARS]
+    out["ename"] = str(out.get("ename", ""))[:200]
+    lines = [str(line)[:MAX_EVALUE_CHARS] for line in out.get("traceback", [])]
+    if len(lines) > MAX_TRACEBACK_LINES:
+        lines = lines[:5] + ["..."] + lines[-MAX_TRACEBACK_LINES:]
+    out["traceback"] = lines
 
 
 class GradingClient(PapermillNotebookClient):
-    """papermill's client with per-cell bookkeeping, deadline, liveness checks and output caps."""
+    """papermill's client with per-cell bookkeeping, deadline, liveness checks, evidence and output caps."""
 
     def __init__(self, nb_man, *, limits: Limits, deadline: float, skip: dict, **kw):
         super().__init__(nb_man, **kw)
         self.limits, self.deadline, self.skip = limits, deadline, skip
         self._timed_out: set[int] = set()
         self._output_used: dict[int, int] = {}
+        self._total_used = 0
         self._current = -1
+        self.evidence: dict[str, dict] = {}
         self.timeout_func = self._cell_timeout
         self.on_cell_executed = self._record_reply
+        self.store_widget_state = False
 
     def _cell_timeout(self, cell) -> int:
         remaining = self.deadline - time.monotonic()
@@ -82,10 +101,36 @@ class GradingClient(PapermillNotebookClient):
 
     def _record_reply(self, cell, cell_index, execute_reply) -> None:
         content = (execute_reply or {}).get("content", {})
-        reply = {"status": content.get("status", "ok")}
+        reply = {"status": str(content.get("status", "ok"))[:20]}
         if reply["status"] == "error":
-            reply.update(ename=str(content.get("ename", "")), evalue=str(content.get("evalue", ""))[:2000])
+            reply.update(ename=str(content.get("ename", ""))[:200], evalue=str(content.get("evalue", ""))[:2000])
         _run_meta(cell)["reply"] = reply
+
+    def handle_comm_msg(self, outs, msg, cell_index) -> None:
+        """Widgets are not graded: their comm state is never stored (it has no size a cap could follow)."""
+        return None
+
+    def _update_display_id(self, display_id, msg) -> None:
+        size = _size(msg.get("content", {}).get("data", {}))
+        if self._total_used + size > self.limits.max_notebook_bytes or size > self.limits.max_output_bytes:
+            return None  # an update larger than the caps is dropped; the earlier display stays
+        self._total_used += size
+        return super()._update_display_id(display_id, msg)
+
+    def _take_evidence(self, msg, cell_index) -> bool:
+        """True when ``msg`` is an evidence display: kept (from a capture cell only), never stored."""
+        data = msg.get("content", {}).get("data") or {}
+        if msg["msg_type"] not in ("display_data", "execute_result") or EVIDENCE_MIME not in data:
+            return False
+        meta = self.nb.cells[cell_index].metadata.get(RUN_KEY, {})
+        payload = data[EVIDENCE_MIME]
+        if meta.get("role") == "capture" and isinstance(payload, dict) and meta.get("key") not in self.evidence:
+            size = _size(payload)
+            if size > self.limits.max_evidence_bytes:
+                payload = {"key": meta["key"], "values": {}, "missing": [], "failed": {
+                    "*": f"the probed values take {size} bytes, more than the {self.limits.max_evidence_bytes} allowed"}}
+            self.evidence[meta["key"]] = payload
+        return True
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._timed_out.add(self._current)
@@ -107,30 +152,40 @@ class GradingClient(PapermillNotebookClient):
     responsive = run_sync(_async_responsive)
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep at most ``max_output_chars`` of output per cell; errors are always kept (trimmed)."""
-        limit = self.limits.max_output_chars
+        """Keep at most ``max_output_bytes`` per cell and ``max_notebook_bytes`` in all; errors are trimmed."""
+        if self._take_evidence(msg, cell_index):
+            return None
+        limit = self.limits.max_output_bytes
         used = self._output_used.get(cell_index, 0)
         if msg["msg_type"] == "error":
             out = super().output(outs, msg, display_id, cell_index)
-            if out is not None and len(out.get("traceback", [])) > MAX_TRACEBACK_LINES:
-                out["traceback"] = out["traceback"][:5] + ["..."] + out["traceback"][-MAX_TRACEBACK_LINES:]
+            if out is not None:
+                _trim_error(out)
+                self._total_used += _size(out)
             return out
-        if used > limit:
+        if used > limit or self._total_used > self.limits.max_notebook_bytes:
             return None
         out = super().output(outs, msg, display_id, cell_index)
         if out is None:
             return None
         size = _size(out)
-        if used + size > limit:
-            if out.get("output_type") == "stream":
-                out["text"] = out["text"][: max(0, limit - used)]
+        room = min(limit - used, self.limits.max_notebook_bytes - self._total_used)
+        if size > room:
+            if out.get("output_type") == "stream" and room > 0:
+                out["text"] = out["text"].encode("utf-8", "replace")[: max(0, room - 200)].decode("utf-8", "ignore")
+                size = _size(out)
             elif outs and outs[-1] is out:
                 outs.pop()
+                size = 0
+            note = "cell" if limit - used <= self.limits.max_notebook_bytes - self._total_used else "notebook"
+            cap = limit if note == "cell" else self.limits.max_notebook_bytes
             outs.append(nbformat.v4.new_output(
-                "stream", name="stderr", text=f"\n[grader] output truncated after {limit} characters\n"))
+                "stream", name="stderr", text=f"\n[grader] output truncated: the {note} reached its cap of {cap} bytes\n"))
             self._output_used[cell_index] = limit + 1
+            self._total_used += size + 100
             return None
         self._output_used[cell_index] = used + size
+        self._total_used += size
         return out
 
     def papermill_execute_cells(self):
@@ -165,24 +220,26 @@ class GradingEngine(NBClientEngine):
     """papermill engine: restart-and-skip around GradingClient."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, limits: Limits = Limits(), workdir: Path | None = None,
-                                 **kwargs):
-        workdir = Path(workdir or tempfile.mkdtemp(prefix="medfusion-grade-"))
+    def execute_managed_notebook(cls, nb_man, kernel_name, limits: Limits = Limits(), job: Path | None = None,
+                                 sandboxed: bool = True, **kwargs):
+        job = Path(job or tempfile.mkdtemp(prefix="medfusion-grade-"))
         original = copy.deepcopy(nb_man.nb)
         deadline = time.monotonic() + limits.timeout
         skip: dict[int, tuple[str, str, list]] = {}
+        client = None
         for attempt in range(limits.max_restarts + 1):
-            workdir.mkdir(parents=True, exist_ok=True)  # a submission may have deleted it
+            (job / "work").mkdir(parents=True, exist_ok=True)  # a submission may have deleted it
+            seed_matplotlib_cache(job / "work")
             client = GradingClient(
                 nb_man, limits=limits, deadline=deadline, skip=skip, kernel_name=kernel_name,
-                kernel_manager_class=limited_kernel_manager(limits, workdir),
-                resources={"metadata": {"path": str(workdir)}}, allow_errors=True, interrupt_on_timeout=True,
+                kernel_manager_class=limited_kernel_manager(limits, job, sandboxed),
+                resources={"metadata": {"path": str(job / "work")}}, allow_errors=True, interrupt_on_timeout=True,
                 error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
                 timeout=int(limits.cell_timeout), startup_timeout=int(limits.start_timeout),
                 shutdown_kernel="immediate", record_timing=True, log=_log)
             try:
                 client.execute()
-                return nb_man.nb
+                break
             except _KernelLost as lost:
                 outputs = copy.deepcopy(nb_man.nb.cells[lost.index].outputs)
                 skip[lost.index] = (lost.status, lost.detail, outputs)
@@ -192,20 +249,22 @@ class GradingEngine(NBClientEngine):
                         if cell.cell_type == "code" and cell.source.strip():
                             mark(cell, "not_run", "not run: the kernel was lost too often "
                                                   f"({len(skip)} times) or time ran out")
-                    return nb_man.nb
+                    break
                 nb_man.nb = copy.deepcopy(original)
+        nb_man.nb.metadata.setdefault(RUN_KEY, {})["evidence"] = dict(client.evidence) if client else {}
         return nb_man.nb
 
 
 papermill_engines.register(ENGINE, GradingEngine)
 
 
-def execute_notebook(nb, limits: Limits):
-    """Execute a restored notebook in a fresh temporary working folder; returns the executed copy.
+def execute_notebook(nb, limits: Limits, sandboxed: bool = True, variant: int = 0):
+    """Execute a restored notebook in a fresh private job folder; returns the executed copy.
 
-    papermill injects ``QUICK``, ``GRADING=True`` and ``SEED`` after the ``parameters`` cell.
+    papermill injects ``QUICK``, ``GRADING=True``, ``SEED`` and ``VARIANT`` after the ``parameters`` cell. The
+    evidence the capture cells sent is in ``executed.metadata["medfusion_grading"]["evidence"]``.
     """
-    params = {"QUICK": bool(limits.quick), "GRADING": True, "SEED": int(limits.seed)}
+    params = {"QUICK": bool(limits.quick), "GRADING": True, "SEED": int(limits.seed), "VARIANT": int(variant)}
     nb = copy.deepcopy(nb)
     # What papermill's own loader adds (a tags list per cell, papermill metadata), then its parameterizer.
     for cell in nb.cells:
@@ -213,10 +272,10 @@ def execute_notebook(nb, limits: Limits):
     nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {}})
     nb = parameterize_notebook(nb, params, kernel_name=KERNEL_NAME, language="python")
     with tempfile.TemporaryDirectory(prefix="medfusion-grade-", ignore_cleanup_errors=True) as tmp:
-        # The kernel's working folder holds nothing of the grader's: the notebook stays in memory.
-        workdir = Path(tmp) / "work"
+        # The job folder holds nothing of the grader's: the notebook stays in memory.
         executed = papermill_engines.execute_notebook_with_engine(
             ENGINE, nb, kernel_name=KERNEL_NAME, output_path=None, progress_bar=False, log_output=False,
-            limits=limits, workdir=workdir)
-    executed.metadata[RUN_KEY] = {"limits": limits.as_dict()}
+            limits=limits, job=Path(tmp), sandboxed=sandboxed)
+    evidence = executed.metadata.get(RUN_KEY, {}).get("evidence", {})
+    executed.metadata[RUN_KEY] = {"limits": limits.as_dict(), "evidence": evidence}
     return executed

@@ -1,10 +1,13 @@
 """Put the instructor's cells back before running a submission (nbgrader's overwrite-cells step).
 
-Test cells and read-only (locked) cells are replaced by the solution notebook's versions, hidden tests
-included; their metadata (points!) always comes from the source. An edit a student made to a test cell,
-or to a read-only code cell of an exercise, is *tampering*: that exercise is reported, never silently
-graded. Each test cell is split into visible and hidden parts so hidden checks run as cells of their own
-and their messages can be kept out of the feedback.
+Read-only (locked) cells are replaced by the solution notebook's versions; their metadata (points!) always
+comes from the source. An edit a student made to a test cell, or to a read-only code cell of an exercise, is
+*tampering*: that exercise is reported, never silently graded.
+
+Only the *probes* of test cells enter the student's kernel: each visible probe runs where its test cell was,
+followed by a capture cell that sends the probed names out as plain data; every hidden probe runs at the
+very end, after all the student's cells, so nothing the student's code prints after seeing one reaches the
+feedback. The checks themselves (visible and hidden) never enter the kernel: ``judge`` runs them.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from medfusion_lib.authoring import cell_role, exercise_of, grading_meta, split_test_source
+from medfusion_lib.authoring import cell_role, exercise_of
+from medfusion_lib.grading.testcell import evidence_names, parse_test_cell
 from medfusion_lib.grading.review import review_notes
 from medfusion_lib.grading.validate import check_graded_cells
 
@@ -33,12 +37,34 @@ def normalise(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
-def _run_cell(source_cell, source: str, *, grade_id: str, part: int, hidden: bool):
-    cell = nbformat.v4.new_code_cell(source, id=f"{grade_id}-{part}" if part else grade_id)
+_CHECKS_MODULE = '__import__("medfusion_lib.grading.checks", fromlist=["capture"])'
+
+
+def evidence_key(grade_id: str, hidden: bool) -> str:
+    return f"{grade_id}#hidden" if hidden else grade_id
+
+
+def _grader_cell(source_cell, source: str, *, grade_id: str, role: str, hidden: bool):
+    cell = nbformat.v4.new_code_cell(source, id=f"{grade_id}-{role}{'-hidden' if hidden else ''}")
     cell.metadata = copy.deepcopy({k: v for k, v in source_cell.metadata.items() if k in ("nbgrader", "medfusion")})
-    cell.metadata[RUN_KEY] = {"grade_id": grade_id, "exercise": exercise_of(source_cell), "role": "test",
-                              "hidden": hidden, "part": part}
+    cell.metadata[RUN_KEY] = {"grade_id": grade_id, "exercise": exercise_of(source_cell), "role": role,
+                              "hidden": hidden, "key": evidence_key(grade_id, hidden)}
     return cell
+
+
+def probe_cells(source_cell, grade_id: str, hidden: bool) -> list:
+    """The probe cell and its capture cell for one test cell (visible or hidden part); [] when empty."""
+    parts = parse_test_cell(source_cell.source)
+    code = parts.hidden_probe if hidden else parts.probe
+    names = list(evidence_names(parts).hidden if hidden else evidence_names(parts).visible)
+    if not code.strip():
+        return []
+    forget = f"{_CHECKS_MODULE}.forget({names!r})\n" if names else ""
+    cells = [_grader_cell(source_cell, forget + code, grade_id=grade_id, role="probe", hidden=hidden)]
+    key = evidence_key(grade_id, hidden)
+    cells.append(_grader_cell(source_cell, f"{_CHECKS_MODULE}.capture({key!r}, {names!r})", grade_id=grade_id,
+                              role="capture", hidden=hidden))
+    return cells
 
 
 def restore(submission, assignment) -> Restored:
@@ -64,6 +90,7 @@ def restore(submission, assignment) -> Restored:
             missing_locked.discard(later)
 
     emit_missing_after(None)
+    hidden_probes: list = []
     for index, cell in enumerate(submission.cells):
         gid = by_index.get(index)
         if gid is None:                          # the student's own cell: run as written, no grading metadata
@@ -89,8 +116,8 @@ def restore(submission, assignment) -> Restored:
         elif role == "test":
             if edited:
                 result.tampered.setdefault(exercise, []).append(gid)
-            for part, (hidden, code) in enumerate(split_test_source(source_cell.source)):
-                cells.append(_run_cell(source_cell, code, grade_id=gid, part=part, hidden=hidden))
+            cells.extend(probe_cells(source_cell, gid, hidden=False))
+            hidden_probes.extend(probe_cells(source_cell, gid, hidden=True))
         else:                                    # locked: instructions, setup, parameters
             if edited:
                 if exercise and source_cell.cell_type == "code":
@@ -99,6 +126,7 @@ def restore(submission, assignment) -> Restored:
                     result.notes.append(f"read-only cell {gid} was edited; the grader restored it")
             cells.append(_locked_copy(source_cell, gid))
         emit_missing_after(gid)
+    cells.extend(hidden_probes)   # last: after every cell the student wrote
     student_cells = [c for c in cells if c.metadata.get(RUN_KEY, {}).get("role") in (None, "solution")]
     result.notes += review_notes(student_cells)
     return result

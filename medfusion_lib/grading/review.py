@@ -1,7 +1,7 @@
 """Flag student code worth a human look: reading files, leaving the kernel, touching the environment.
 
-A note, never a penalty: plenty of honest code opens a file. The grader is not a sandbox (see
-docs/instructors.md), so it tells the instructor where to look in ``executed/<student>.ipynb``.
+A note, never a penalty: plenty of honest code opens a file. The sandbox stops such code reaching anything
+outside it; these notes point the instructor at code that tried, in ``executed/<student>.ipynb``.
 """
 from __future__ import annotations
 

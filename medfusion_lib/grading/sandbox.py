@@ -11,8 +11,8 @@ The grader starts each kernel as ``python -m medfusion_lib.grading.sandbox --mem
 - RLIMIT_FSIZE: the largest file the kernel may write;
 - RLIMIT_CORE: no core dumps.
 
-These are limits, not a sandbox: the kernel still runs as the grading user and can read what that user
-can read (see docs/instructors.md).
+These are limits, not isolation: the isolation is the bubblewrap sandbox this launcher runs inside
+(``medfusion_lib.grading.bwrap``; docs/instructors.md, section 7).
 """
 from __future__ import annotations
 
