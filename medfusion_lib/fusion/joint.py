@@ -271,3 +271,36 @@ def lookup_rows(cohort, patient_ids) -> np.ndarray:
         raise ValueError(f"{len(missing)} patients (e.g. {missing[0]!r}) are not in this cohort; build the "
                          "features from the same cohort")
     return np.array([index[pid] for pid in patient_ids], dtype=np.int64)
+
+
+def save_joint(model: PixelJointFusion, path) -> None:
+    """Write a fitted :class:`PixelJointFusion` (settings, classes, scaler, weights) to one file, atomically."""
+    import io
+
+    from medfusion_lib.atomic import atomic_write_bytes
+
+    if not hasattr(model, "net_"):
+        raise RuntimeError("the model is not fitted yet; call fit(...) before saving it")
+    state = {"params": model.get_params(), "classes": model.classes_, "prior": model.prior_,
+             "names": list(model.names_), "layout": dict(model.layout_),
+             "scaler": {k: (np.asarray(m), np.asarray(s)) for k, (m, s) in model.scaler_.stats_.items()},
+             "weights": model.net_.state_dict(), "history": list(getattr(model, "history_", []))}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_joint(path) -> PixelJointFusion:
+    """The model :func:`save_joint` wrote, ready to predict and explain."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = PixelJointFusion(**state["params"])
+    model.classes_, model.prior_ = state["classes"], state["prior"]
+    model.names_, model.layout_ = tuple(state["names"]), state["layout"]
+    model.scaler_ = ModalityScaler()
+    model.scaler_.stats_ = {k: tuple(v) for k, v in state["scaler"].items()}
+    model.history_ = state["history"]
+    net = FilmJointNet({n: model.layout_[n] for n in model.names_}, len(model.classes_), model.size, model.hidden,
+                       model.width, model.fusion, model.dropout)
+    net.load_state_dict(state["weights"])
+    model.net_ = net.eval()
+    return model
