@@ -26,6 +26,9 @@ def test_pointing_game_hits_and_misses():
     assert pointing_game(maps, masks, tolerance=1).tolist() == [True, True, False]
     # a transposed map misses the first mask
     assert not pointing_game(maps[:1].transpose(0, 2, 1), masks[:1])[0]
+    # the tolerance is a square: one row and one column off is still a hit
+    diagonal = np.zeros((1, 10, 10)); diagonal[0, 3, 6] = 1.0
+    assert pointing_game(diagonal, masks[:1], tolerance=1)[0] and not pointing_game(diagonal, masks[:1])[0]
 
 
 def test_energy_inside_the_mask():

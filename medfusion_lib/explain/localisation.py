@@ -30,13 +30,14 @@ def _check(maps, masks) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pointing_game(maps, masks, tolerance: int = 0) -> np.ndarray:
-    """(n,) bool: does each map's maximum fall inside its mask (grown by ``tolerance`` pixels)?
+    """(n,) bool: does each map's maximum fall inside its mask, or within ``tolerance`` pixels of it in both
+    row and column (the mask grown by a (2*tolerance+1)-pixel square)?
 
     Ties (a flat map) take the first maximum in reading order, as ``argmax`` does.
     """
     maps, masks = _check(maps, masks)
     if tolerance > 0:
-        grow = ndimage.generate_binary_structure(2, 1)
+        grow = ndimage.generate_binary_structure(2, 2)  # 8-neighbours: a square
         masks = np.stack([ndimage.binary_dilation(m, grow, iterations=tolerance) for m in masks])
     flat = maps.reshape(len(maps), -1).argmax(axis=1)
     return masks.reshape(len(masks), -1)[np.arange(len(masks)), flat]
