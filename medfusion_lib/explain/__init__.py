@@ -5,6 +5,7 @@
 - :mod:`.sanity`        Adebayo et al.'s cascading weight-randomisation check (Spearman per layer)
 - :mod:`.symptoms`      integrated gradients on the text branch, mapped to the narrative's symptom spans
 - :mod:`.shapley`       exact modality Shapley values (HAIM: retrain per subset) and per-patient ablation
+- :mod:`.tcav`          TCAV (captum.concept) with concept sets from the finding masks
 - :mod:`.study`         the trained joint model and its films/masks, cached (what the lesson explains)
 - :mod:`.case_report`   the one-patient figure
 - :mod:`.summary`       ``explain_section(quick)``: the numbers for ``medfusion bench trust``
