@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medfusion_lib.explain.symptoms import highlight_html, symptom_spans, text_attributions
+from medfusion_lib.explain.symptoms import TextForward, highlight_html, symptom_spans, text_attributions
 from medfusion_lib.fusion import Modalities
 from medfusion_lib.fusion.joint import PixelJointFusion
 
@@ -35,6 +35,16 @@ def test_integrated_gradients_are_complete_and_find_the_signal(model_and_data):
     assert (attributions[has_fever, 0] > 0.05).all()      # fever pushed towards class 1
     assert np.abs(attributions[:, 0]).mean() > 3 * np.abs(attributions[:, 1]).mean()
     assert np.allclose(attributions[:, 2], 0.0)           # a feature at its baseline gets nothing
+
+
+def test_text_forward_is_the_model(model_and_data):
+    """The cached-branch forward used for integrated gradients gives exactly the model's probabilities."""
+    import torch
+
+    model, data, _ = model_and_data
+    sub = data.subset(np.arange(30))
+    mine = TextForward(model, sub)(torch.from_numpy(sub.features["text"])).detach().numpy()
+    assert np.allclose(mine, model.predict_proba(sub), atol=1e-6)
 
 
 def test_spans_carry_their_features_attribution():

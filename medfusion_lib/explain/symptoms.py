@@ -22,24 +22,36 @@ from medfusion_lib.fusion.modalities import Modalities
 
 class TextForward(nn.Module):
     """Raw text features (n, F) -> class probabilities (n, K) of a fitted joint model, the patients' other
-    modalities held fixed. Standardisation happens inside, so attributions are per raw feature."""
+    modalities held fixed. Standardisation happens inside, so attributions are per raw feature.
+
+    The other branches' embeddings (the CNN on the film, above all) do not change along the integration
+    path, so they are computed once; each step only re-runs the text branch, the fusion layer and the head
+    (the same steps as ``JointNet.forward``).
+    """
 
     def __init__(self, model, data: Modalities, modality: str = "text"):
         super().__init__()
         if modality not in getattr(model, "names_", ()):
             raise ValueError(f"the model was not fitted with a {modality!r} modality")
         self.net = model.net_
-        self.xs, self.present = model.tensors(data)
+        xs, self.present = model.tensors(data)
         self.index = list(model.names_).index(modality)
+        self.branch = list(self.net.branches.values())[self.index]
+        with torch.no_grad():
+            self.fixed = [branch(x) for branch, x in zip(self.net.branches.values(), xs)]  # (n, d) each
         mean, std = model.scaler_.stats_[modality]
         self.mean = torch.as_tensor(mean, dtype=torch.float32)
         self.std = torch.as_tensor(std, dtype=torch.float32)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         repeat = raw.shape[0] // len(self.present)  # captum stacks the integration steps
-        xs = [x.repeat(repeat, *[1] * (x.ndim - 1)) for x in self.xs]
-        xs[self.index] = (raw - self.mean) / self.std
-        return torch.softmax(self.net(xs, self.present.repeat(repeat, 1))[0], dim=1)
+        parts = [h.repeat(repeat, 1) for h in self.fixed]
+        parts[self.index] = self.branch((raw - self.mean) / self.std)
+        H = torch.stack(parts, dim=1)                                           # (n * steps, M, d)
+        present = self.present.repeat(repeat, 1)
+        H = torch.where(present.unsqueeze(2), H, self.net.missing.unsqueeze(0).expand_as(H))
+        fused, _ = self.net.fusion(H)
+        return torch.softmax(self.net.head(fused), dim=1)
 
 
 def text_attributions(model, data: Modalities, target, n_steps: int = 32,

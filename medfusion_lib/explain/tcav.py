@@ -10,6 +10,7 @@ from those of random-vs-random CAVs (a two-sided t-test, as in the paper).
 from __future__ import annotations
 
 import tempfile
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,12 @@ def tcav_scores(study, findings: tuple[str, ...], target: int, inputs: torch.Ten
     randoms = [_concept(1000 + k, f"random{k}", concept_films(study, "none", n_concept, seed=seed + k))
                for k in range(n_random + 1)]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="tcav-") as where, torch.enable_grad():
+    with tempfile.TemporaryDirectory(prefix="tcav-") as where, torch.enable_grad(), warnings.catch_warnings():
+        # captum warns that its default classifier keeps the (small) concept sets in memory, and scipy that
+        # identical scores make the t-test degenerate (handled: p = 1 when nothing varies)
+        warnings.filterwarnings("ignore", message=".*default classifier.*")
+        warnings.filterwarnings("ignore", message=".*list of numpy.ndarrays is extremely slow.*")
+        warnings.filterwarnings("ignore", message=".*catastrophic cancellation.*")
         # plain gradients (the paper's directional derivative), not integrated gradients (captum's default)
         tcav = TCAV(forward, [layer], save_path=where + "/",
                     layer_attr_method=LayerGradientXActivation(forward, None, multiply_by_inputs=False))
