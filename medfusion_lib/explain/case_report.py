@@ -48,13 +48,21 @@ def referral_threshold(y_val: np.ndarray, proba_val: np.ndarray, target_accuracy
     return 1.0
 
 
-def _draw_highlighted(ax, narrative: str, spans: pd.DataFrame, width: int = 70) -> None:
-    """The narrative, wrapped, each symptom span boxed green (+) or red (-) by its attribution."""
+#: Advance width of a monospace glyph (DejaVu Sans Mono) as a fraction of the font size.
+MONO_ADVANCE = 0.602
+
+
+def _draw_highlighted(ax, narrative: str, spans: pd.DataFrame, fontsize: float = 8.0) -> None:
+    """The narrative, wrapped to the axes' width, each symptom span boxed green (+) or red (-) by its
+    attribution. Call after the figure's layout is final: positions are computed from the axes' size."""
     values = spans["attribution"].fillna(0.0).to_numpy(float) if len(spans) else np.zeros(0)
     scale = float(np.abs(values).max()) if len(values) and np.abs(values).max() > 0 else 1.0
     colour_of = np.zeros(len(narrative))                       # attribution per character
     for start, end, value in zip(spans.get("start", []), spans.get("end", []), values):
         colour_of[int(start):int(end)] = value
+    width_pt = ax.get_position().width * ax.figure.get_size_inches()[0] * 72
+    char = fontsize * MONO_ADVANCE / width_pt                  # one character, in axes fractions
+    width = max(20, int(1 / char) - 1)
     lines, pos = [], 0
     for line in textwrap.wrap(narrative, width):
         pos = narrative.index(line, pos)
@@ -64,18 +72,17 @@ def _draw_highlighted(ax, narrative: str, spans: pd.DataFrame, width: int = 70) 
     height = 1.0 / max(len(lines) + 1, 8)
     for row, (offset, line) in enumerate(lines):
         y = 1.0 - (row + 1) * height
-        # split the line into runs of equal attribution so each run gets one box
-        start = 0
+        start = 0  # split the line into runs of equal attribution: one text (and box) per run
         for k in range(1, len(line) + 1):
             if k == len(line) or colour_of[offset + k] != colour_of[offset + start]:
                 value = colour_of[offset + start]
-                x = start / width
                 box = None
                 if value != 0:
                     shade = (0.0, 0.6, 0.0) if value > 0 else (0.8, 0.0, 0.0)
                     box = {"facecolor": (*shade, 0.15 + 0.6 * min(1.0, abs(value) / scale)), "pad": 1,
                            "edgecolor": "none"}
-                ax.text(x, y, line[start:k], family="monospace", fontsize=8, transform=ax.transAxes, bbox=box)
+                ax.text(start * char, y, line[start:k], family="DejaVu Sans Mono", fontsize=fontsize,
+                        transform=ax.transAxes, bbox=box)
                 start = k
 
 
@@ -95,9 +102,9 @@ def plot_case_report(report: CaseReport, title: str | None = None):
     ax.set_title("film + Grad-CAM (+ = peak,\nwhite line = drawn finding)", fontsize=9)
     ax.axis("off")
 
-    ax = fig.add_subplot(grid[0, 1])
-    _draw_highlighted(ax, report.narrative, report.spans)
-    ax.set_title(f"narrative: green pushed towards '{report.predicted}', red against", fontsize=9)
+    text_ax = fig.add_subplot(grid[0, 1])
+    text_ax.axis("off")
+    text_ax.set_title(f"narrative: green pushed towards '{report.predicted}', red against", fontsize=9)
     ax = fig.add_subplot(grid[1, 1])
     ax.axis("off")
     ax.table(cellText=[[k, v] for k, v in report.vitals.items()], colLabels=["vital sign", "value"],
@@ -120,6 +127,7 @@ def plot_case_report(report: CaseReport, title: str | None = None):
     fig.suptitle(title or f"{report.patient_id}: predicted {report.predicted}, recorded {report.true_label}",
                  fontsize=11)
     fig.tight_layout()
+    _draw_highlighted(text_ax, report.narrative, report.spans)  # after the layout: it measures the axes
     return fig
 
 
