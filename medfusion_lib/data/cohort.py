@@ -17,7 +17,7 @@ import pandas as pd
 from medfusion_lib.atomic import staged_dir
 from medfusion_lib.config import datasets_dir
 from medfusion_lib.data.diagnoses import DIAGNOSES, PRESENTATIONS, PREVALENCE, SITES, VITALS
-from medfusion_lib.data.images import render_radiograph
+from medfusion_lib.data.images import FINDINGS, render_film
 from medfusion_lib.data.narratives import write_narrative
 from medfusion_lib.errors import UserError
 
@@ -34,7 +34,7 @@ REAL_IMAGE_CLASSES = {
 PATIENT_COLUMNS = ["patient_id", "site", "age", "sex", *VITALS, "narrative", "voice", "split",
                    "diagnosis", "true_diagnosis", "label_noise"]
 SPAN_COLUMNS = ["patient_id", "start", "end", "text", "concept_id", "label", "negated"]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: images.npz also holds the finding masks
 #: The modules whose code decides what a cohort contains: a change to any of them makes old builds stale.
 GENERATOR_MODULES = ("cohort.py", "diagnoses.py", "narratives.py", "images.py", "datasheet.py", "../lexicon.py")
 
@@ -52,13 +52,20 @@ def generator_fingerprint() -> str:
 
 @dataclass
 class Cohort:
-    """A built cohort in memory. Row i of ``patients`` goes with ``images[i]``."""
+    """A built cohort in memory. Row i of ``patients`` goes with ``images[i]`` (and ``masks[i]``).
+
+    ``masks`` (n_patients, H, W) uint8: bit k is set where the generator drew finding ``FINDINGS[k]``
+    (see :mod:`medfusion_lib.data.images`); all zero for normal films. ``None`` for real-image cohorts
+    (nobody drew their findings) and for cohorts built before masks existed: use :meth:`finding_masks`,
+    which says so clearly.
+    """
 
     patients: pd.DataFrame
     images: np.ndarray                     # (n_patients, H, W) uint8
     spans: pd.DataFrame
     params: dict = field(default_factory=dict)
     path: Path | None = None
+    masks: np.ndarray | None = None        # (n_patients, H, W) uint8 bit masks of FINDINGS, or None
 
     @property
     def y(self) -> np.ndarray:
@@ -75,10 +82,32 @@ class Cohort:
         """The patients of one split ("train", "val" or "test"), with their images and spans."""
         if name not in SPLIT_FRACTIONS:
             raise ValueError(f"unknown split {name!r}; use one of {', '.join(SPLIT_FRACTIONS)}")
-        mask = (self.patients["split"] == name).to_numpy()
-        patients = self.patients[mask].reset_index(drop=True)
+        return self.take((self.patients["split"] == name).to_numpy())
+
+    def take(self, index) -> "Cohort":
+        """The patients selected by ``index`` (a boolean mask or integer positions), with their images,
+        masks and spans."""
+        index = np.asarray(index)
+        patients = self.patients.iloc[np.flatnonzero(index) if index.dtype == bool else index]
+        patients = patients.reset_index(drop=True)
         spans = self.spans[self.spans["patient_id"].isin(set(patients["patient_id"]))].reset_index(drop=True)
-        return Cohort(patients, self.images[mask], spans, dict(self.params), self.path)
+        masks = None if self.masks is None else self.masks[index]
+        return Cohort(patients, self.images[index], spans, dict(self.params), self.path, masks)
+
+    def finding_masks(self, finding: str | None = None) -> np.ndarray:
+        """(n_patients, H, W) bool: where the generator drew ``finding`` (one of ``FINDINGS``), or any
+        finding when ``finding`` is None. Raises ``UserError`` when this cohort has no masks."""
+        if self.masks is None:
+            if self.params.get("source") == "pneumoniamnist":
+                raise UserError("real-image cohorts (source='pneumoniamnist') have no finding masks: nobody "
+                                "drew their findings; use a synthetic cohort to score explanations")
+            raise UserError("this cohort has no finding masks (built before they existed); rebuild it with "
+                            "`medfusion data build`")
+        if finding is None:
+            return self.masks > 0
+        if finding not in FINDINGS:
+            raise ValueError(f"unknown finding {finding!r}; choose one of {', '.join(FINDINGS)}")
+        return (self.masks >> FINDINGS.index(finding)) & 1 == 1
 
     def __len__(self) -> int:
         return len(self.patients)
@@ -166,6 +195,7 @@ def generate_cohort(n_patients: int = DEFAULT_N_PATIENTS, seed: int = 0, image_s
 
     rows, span_rows = [], []
     images = np.empty((n_patients, image_size, image_size), dtype=np.uint8)
+    masks = np.zeros_like(images) if real is None else None  # nobody knows where a real film's findings are
     iterator = range(n_patients)
     if progress:
         from tqdm.auto import tqdm
@@ -187,14 +217,14 @@ def generate_cohort(n_patients: int = DEFAULT_N_PATIENTS, seed: int = 0, image_s
                      "true_diagnosis": dx, "label_noise": bool(noisy[i])})
         span_rows += [{"patient_id": patient_id, **s.to_dict()} for s in spans]
         if real is None:
-            images[i] = render_radiograph(dx, site, prng, image_size, sex=sex, age=age)
+            images[i], masks[i] = render_film(dx, site, prng, image_size, sex=sex, age=age)
         else:
             images[i] = real_images[i]
     patients = pd.DataFrame(rows, columns=PATIENT_COLUMNS)
     spans = pd.DataFrame(span_rows, columns=SPAN_COLUMNS)
     params = {"n_patients": int(n_patients), "seed": int(seed), "image_size": int(image_size), "source": source,
               "format_version": FORMAT_VERSION, "generator": generator_fingerprint()}
-    return Cohort(patients, images, spans, params)
+    return Cohort(patients, images, spans, params, masks=masks)
 
 
 def _load_real_images(path):
@@ -263,8 +293,10 @@ def save_cohort(cohort: Cohort, out_dir: str | Path) -> Path:
     with staged_dir(out_dir) as stage:
         cohort.patients.to_csv(stage / "patients.csv", index=False, lineterminator="\n")
         cohort.spans.to_csv(stage / "spans.csv", index=False, lineterminator="\n")
-        (stage / "images.npz").write_bytes(_npz_bytes({
-            "images": cohort.images, "patient_id": cohort.patients["patient_id"].to_numpy().astype("U6")}))
+        arrays = {"images": cohort.images, "patient_id": cohort.patients["patient_id"].to_numpy().astype("U6")}
+        if cohort.masks is not None:
+            arrays["masks"] = cohort.masks
+        (stage / "images.npz").write_bytes(_npz_bytes(arrays))
         (stage / "datasheet.md").write_text(write_datasheet(cohort), encoding="utf-8")
         (stage / "build.json").write_text(json.dumps(cohort.params, indent=2, sort_keys=True) + "\n")
     cohort.path = out_dir
@@ -310,10 +342,14 @@ def read_cohort(path: str | Path) -> Cohort:
     with np.load(path / "images.npz", allow_pickle=False) as archive:
         images = archive["images"]
         ids = archive["patient_id"]
+        masks = archive["masks"] if "masks" in archive.files else None
     if len(ids) != len(patients) or not np.array_equal(ids.astype(str), patients["patient_id"].to_numpy(str)):
         raise UserError(f"{path}: images.npz and patients.csv do not list the same patients; rebuild the cohort")
+    if masks is not None and masks.shape != images.shape:
+        raise UserError(f"{path}: images.npz holds masks of shape {masks.shape} for images of shape "
+                        f"{images.shape}; rebuild the cohort")
     params = json.loads((path / "build.json").read_text()) if (path / "build.json").is_file() else {}
-    return Cohort(patients, images, spans, params, path)
+    return Cohort(patients, images, spans, params, path, masks)
 
 
 def load_cohort(name: str | Path = "default", build_if_missing: bool = True, **params) -> Cohort:
