@@ -14,6 +14,11 @@ def test_trust_is_a_benchmark():
                                                         "selective"]
 
 
+EXPLAIN = {"explain": {"pointing_game": 0.7, "pointing_game_random": 0.2, "energy_in_mask": 0.1,
+                      "energy_in_mask_random": 0.06, "sanity_spearman": 0.1},
+           "shapley": {"text": 0.35, "image": 0.3, "vitals": 0.2, "empty": 0.06, "full": 0.91}, "seconds": 1.0}
+
+
 @pytest.fixture(scope="module")
 def payload(tmp_path_factory):
     import medfusion_lib.fusion as fusion
@@ -27,8 +32,14 @@ def payload(tmp_path_factory):
         line_up["hybrid_concat"].set_params(num_epochs=5)
         return {name: line_up[name] for name in keep}
 
+    import medfusion_lib.explain.summary as summary
+
+    def explanations(quick, seed):  # the real explain_section is tested in tests/test_explain_summary.py;
+        return EXPLAIN                 # here only its place in the trust payload is
+
     patch = pytest.MonkeyPatch()
     patch.setattr(fusion, "default_strategies", shortened)
+    patch.setattr(summary, "explain_section", lambda quick=False, seed=0, study=None: explanations(quick, seed))
     try:
         path = run_bench("trust", quick=True, out_dir=tmp_path_factory.mktemp("bench"))
     finally:
@@ -65,3 +76,10 @@ def test_selective_and_times(payload):
     times = payload["times"]
     assert {"features_s", "fit_s", "calibration_s", "missing_modality_s", "selective_s"} <= set(times)
     assert payload["wall_seconds"] > 0 and payload["quick"] is True
+
+
+def test_explanations_sit_where_issue_12_names_them(payload):
+    assert payload["explain"]["pointing_game"] == EXPLAIN["explain"]["pointing_game"]
+    assert payload["explain"]["sanity_spearman"] == EXPLAIN["explain"]["sanity_spearman"]
+    assert set(payload["shapley"]) >= {"text", "image", "vitals"}
+    assert trust.SECTIONS[-2:] == [("explain", trust.explain_section), ("shapley", trust.shapley_section)]

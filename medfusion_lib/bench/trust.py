@@ -47,6 +47,14 @@ class TrustContext:
         return feats
 
     @cached_property
+    def explanations(self) -> dict:
+        """``explain_section``'s result (Grad-CAM localisation, sanity check, modality Shapley) for lesson 13's
+        joint model from pixels, trained once and cached by the explanation track."""
+        from medfusion_lib.explain.summary import explain_section
+
+        return explain_section(quick=self.quick, seed=self.seed)
+
+    @cached_property
     def models(self) -> dict:
         """name -> fitted model for every entry of ``default_strategies`` (unimodal baselines included)."""
         from sklearn.base import clone
@@ -162,13 +170,28 @@ def selective_section(quick: bool, context: TrustContext) -> tuple[list[dict], d
     return rows, payload
 
 
+def explain_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
+    """Grad-CAM of the fused prediction against the generator's finding masks, and the randomisation check."""
+    payload = context.explanations["explain"]
+    keys = ("pointing_game", "pointing_game_random", "energy_in_mask", "energy_in_mask_random", "sanity_spearman")
+    return [{"explain": key, "value": payload[key]} for key in keys], payload
+
+
+def shapley_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
+    """Exact modality Shapley values (validation macro-F1 of the model retrained on each subset)."""
+    payload = context.explanations["shapley"]
+    return [{"shapley": name, "value": value} for name, value in payload.items()], payload
+
+
 Section = Callable[[bool, TrustContext], tuple[list[dict], dict]]
-#: (name, function) in the order they run and print; the explanations section joins this list.
+#: (name, function) in the order they run and print.
 SECTIONS: list[tuple[str, Section]] = [
     ("calibration", calibration_section),
     ("expert_calibration", expert_calibration_section),
     ("missing_modality", missing_modality_section),
     ("selective", selective_section),
+    ("explain", explain_section),
+    ("shapley", shapley_section),
 ]
 
 
