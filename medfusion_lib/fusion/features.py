@@ -264,7 +264,16 @@ def image_features(cohort, settings: ImageSettings | None = None, seed: int = 0,
     settings = settings or ImageSettings()
     progress = _progress(progress)
     key = {"cohort": cohort_key(cohort), "seed": seed, "settings": settings.__dict__}
-    arrays, hit = _cached("image-cnn", key, lambda: _image_arrays(cohort, settings, seed, progress), use_cache)
+
+    def compute() -> dict[str, np.ndarray]:
+        from medfusion_lib.config import torch_threads
+
+        # one thread: a 16-channel CNN on 32 px films gains nothing from a second one, and on a busy 2-core
+        # laptop two threads spin for ~7x the CPU time (measured: 39 s vs 5.6 s for quick mode's two CNNs)
+        with torch_threads(1):
+            return _image_arrays(cohort, settings, seed, progress)
+
+    arrays, hit = _cached("image-cnn", key, compute, use_cache)
     if settings.output == "log_proba":
         names = [f"cnn log P({c})" for c in cohort_labels(cohort)[1]]
     else:
