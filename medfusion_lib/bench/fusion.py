@@ -25,7 +25,9 @@ def image_feature_effect(cohort, quick: bool, seed: int, strategies: dict, n_boo
     from medfusion_lib.fusion.features import ImageSettings, build_modalities
 
     base = ImageSettings.for_mode(quick)
-    recipes = {"in-sample embeddings (old)": replace(base, folds=1, output="embedding"),
+    # the recipe before out-of-fold features: one CNN (3 epochs in quick mode, 8 in full) embedding everyone
+    old = replace(base, folds=1, output="embedding", epochs=3 if quick else 8)
+    recipes = {"in-sample embeddings (old recipe)": old,
                "in-sample log-probabilities": replace(base, folds=1),
                "out-of-fold log-probabilities": base}
     effect = {}
