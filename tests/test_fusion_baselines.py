@@ -35,6 +35,8 @@ def test_text_baseline_is_lesson_03s_pipeline(feats):
 
     model = NarrativeModel(narrative_lookup(feats), seed=0).fit(feats.train, feats.y_train)
     assert model.C_ in (0.3, 1.0, 3.0, 10.0)  # chosen by lesson 03's grid
+    with_vitals = NarrativeModel(narrative_lookup(feats), extra=("vitals",), seed=0).fit(feats.train, feats.y_train)
+    assert with_vitals.C_ == model.C_  # the two baselines differ only by the vitals columns
     reference = text_pipeline("logreg", "tfidf", seed=0).set_params(model__C=model.C_)
     reference.fit(feats.narratives["train"], feats.y_train)
     assert np.allclose(model.predict_proba(feats.test), reference.predict_proba(feats.narratives["test"]),

@@ -43,8 +43,9 @@ class NarrativeModel(FusionModel):
     narratives : mapping patient_id -> narrative text, covering every patient it will see.
     extra : numeric modalities appended as standardised columns (e.g. ``("vitals",)``); an absent one is
         imputed with its training mean.
-    C : inverse regularisation; ``None`` chooses it like lesson 03 (3-fold grid search on the training
-        patients over ``medfusion_lib.text.models.DEFAULT_GRIDS["logreg"]``).
+    C : inverse regularisation; ``None`` chooses it like lesson 03 (3-fold grid search of TF-IDF + LR on the
+        training narratives over ``medfusion_lib.text.models.DEFAULT_GRIDS["logreg"]``; with ``extra`` too, so
+        the text + vitals model differs from the text model only by its extra columns).
     """
 
     def __init__(self, narratives: Mapping[str, str] | None = None, extra: Sequence[str] = (),
@@ -107,10 +108,6 @@ class NarrativeModel(FusionModel):
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, data: Modalities, y) -> "NarrativeModel":
-        from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-        from medfusion_lib.text.models import DEFAULT_GRIDS
-
         data, y = self._start_fit(data, y)
         self.extra_ = resolve_modalities(tuple(self.extra), data) if tuple(self.extra) else ()
         if "text" in self.extra_ or "image" in self.extra_:
@@ -121,15 +118,24 @@ class NarrativeModel(FusionModel):
         self.means_ = {n: data.features[n][data.present[n]].mean(axis=0) for n in self.extra_}
         rows = data.present["text"] if not self.extra_ else np.ones(len(data), dtype=bool)
         X, target = self._table(data)[rows], y[rows]
-        pipeline = self._pipeline()
-        if self.C is None:
-            folds = StratifiedKFold(3, shuffle=True, random_state=self.seed)
-            search = GridSearchCV(pipeline, DEFAULT_GRIDS["logreg"], scoring="f1_macro", cv=folds).fit(X, target)
-            self.model_, self.C_ = search.best_estimator_, float(search.best_params_["model__C"])
-        else:
-            self.model_, self.C_ = pipeline.set_params(model__C=self.C).fit(X, target), float(self.C)
+        self.C_ = float(self.C) if self.C is not None else self._grid_C(data, y)
+        self.model_ = self._pipeline().set_params(model__C=self.C_).fit(X, target)
         self._cols = np.searchsorted(self.classes_, self.model_.classes_)
         return self
+
+    def _grid_C(self, data: Modalities, y: np.ndarray) -> float:
+        """Lesson 03's choice of C: 3-fold grid search of TF-IDF + LR on the training narratives (text only, also
+        for the text + vitals model, so the two baselines differ only in the vitals columns)."""
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+        from medfusion_lib.text.models import DEFAULT_GRIDS, text_pipeline
+
+        rows = data.present["text"]
+        texts = [t for t, ok in zip(self._texts(data), rows) if ok]
+        folds = StratifiedKFold(3, shuffle=True, random_state=self.seed)
+        search = GridSearchCV(text_pipeline("logreg", "tfidf", self.seed), DEFAULT_GRIDS["logreg"],
+                              scoring="f1_macro", cv=folds).fit(texts, y[rows])
+        return float(search.best_params_["model__C"])
 
     def predict_proba(self, data: Modalities) -> np.ndarray:
         """(n_patients, n_classes) class probabilities."""
