@@ -189,3 +189,17 @@ def test_code_fingerprint_follows_imports_and_ignores_unrelated_modules(tmp_path
     assert fingerprint.code_fingerprint("medfusion_lib.a") != before
     with pytest.raises(ValueError, match="no source file"):
         fingerprint.code_fingerprint("medfusion_lib.missing")
+
+
+def test_no_progress_bars_unless_someone_watches(cohort, build_tmp, capsys, monkeypatch):
+    """Under a batch runner (here pytest: stderr is no terminal) the default draws no bar; asking for one does."""
+    from medfusion_lib.config import show_progress
+
+    assert not show_progress()
+    build_modalities(cohort, seed=0, use_cache=False, image_settings=TINY_CNN)
+    assert "symptom extraction" not in capsys.readouterr().err
+    build_modalities(cohort, seed=0, use_cache=False, progress=True, image_settings=TINY_CNN)
+    assert "symptom extraction" in capsys.readouterr().err
+    monkeypatch.setenv("MEDFUSION_NO_PROGRESS", "1")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert not show_progress()
