@@ -101,3 +101,30 @@ def datasets_dir() -> Path:
 def build_dir() -> Path:
     """Where executed notebooks, reports and benchmark JSON go: ``$MEDFUSION_BUILD_DIR`` or ``<repo>/build``."""
     return _from_env_or(BUILD_ENV, repo_root() / "build")
+
+
+NO_PROGRESS_ENV = "MEDFUSION_NO_PROGRESS"
+_LIVE_FRONT_ENDS = ("jupyter-lab", "jupyterlab", "jupyter lab", "jupyter-notebook", "jupyter notebook",
+                    "jupyter-server", "jupyter_server", "notebook.app")
+
+
+def show_progress() -> bool:
+    """Whether progress bars should be drawn, i.e. whether a person is watching and nothing stores them.
+
+    False when ``MEDFUSION_NO_PROGRESS`` is set. Outside a notebook kernel: True only on a terminal (stderr is
+    a TTY). Inside a kernel: True only when the kernel was started by a live Jupyter server (JupyterLab,
+    Notebook); kernels that papermill, nbval or ``medfusion course run`` start would store every bar in the
+    executed notebook, so they get none. (A kernel cannot ask its front-end; the parent process's command line,
+    read from Linux ``/proc``, is the honest proxy — elsewhere the answer is False.)
+    """
+    import sys
+
+    if os.environ.get(NO_PROGRESS_ENV, "").strip().lower() not in {"", "0", "false", "no", "off"}:
+        return False
+    if "ipykernel" not in sys.modules:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    try:
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="ignore")
+    except OSError:
+        return False
+    return any(front_end in parent for front_end in _LIVE_FRONT_ENDS)

@@ -99,3 +99,79 @@ def test_default_strategies_cover_every_kind():
     kinds = {type(model).__name__ for model in lineup.values()}
     assert kinds == {"UnimodalModel", "EarlyFusion", "LateFusion", "HybridFusion"}
     assert {"text_only", "image_only", "vitals_only", "late_confidence", "late_stacking"} <= set(lineup)
+
+
+# ----------------------------------------------------------------------------- selection never looks at test
+from medfusion_lib.fusion.base import FusionModel  # noqa: E402
+from medfusion_lib.fusion.compare import select_on_validation  # noqa: E402
+
+
+class Scripted(FusionModel):
+    """Predicts the true class for the patients in ``right`` and a wrong one for everyone else."""
+
+    def __init__(self, right=frozenset(), truth=None, fusion_kind="other", modalities_used=None):
+        self.right = right
+        self.truth = truth
+        self.fusion_kind = fusion_kind
+        self.modalities_used = modalities_used
+
+    def fit(self, data, y):
+        data, y = self._start_fit(data, y)
+        self.layout_ = data.layout()
+        return self
+
+    def predict_proba(self, data):
+        data = self._start_predict(data)
+        k = len(self.classes_)
+        answer = [self.truth[p] if p in self.right else (self.truth[p] + 1) % k for p in data.patient_ids]
+        return np.eye(k)[answer]
+
+
+def test_selection_uses_validation_even_when_test_would_choose_otherwise(splits):
+    """Each pair: one model is right on every val patient and half the test patients, the other on half the
+    val patients and every test patient. Choosing on test would pick the second; the rule is the first."""
+    (train, y_train), (val, y_val), (test, y_test) = splits["train"], splits["val"], splits["test"]
+    truth = {p: int(c) for data, y in splits.values() for p, c in zip(data.patient_ids, y)}
+    val_ids, test_ids = list(val.patient_ids), list(test.patient_ids)
+    val_best = frozenset(val_ids + test_ids[::2])
+    test_best = frozenset(val_ids[::2] + test_ids)
+    lineup = {}
+    for kind, used in (("unimodal", ("text",)), ("early", ("text", "image", "vitals")), ("baseline", ("text", "vitals"))):
+        lineup[f"{kind}_test_best"] = Scripted(test_best, truth, kind, used)
+        # the unimodal one misses two val patients, so the non-image choice has one val-best answer
+        lineup[f"{kind}_val_best"] = Scripted(val_best - set(val_ids[:2]) if kind == "unimodal" else val_best,
+                                              truth, kind, used)
+    result = compare_strategies(train, y_train, test, y_test, val, y_val, strategies=lineup, n_boot=50,
+                                progress=False)
+    table = result.table.set_index("strategy")
+    assert table.loc["early_test_best", "macro_f1"] > table.loc["early_val_best", "macro_f1"]
+    assert result.best_single == "unimodal_val_best"
+    assert result.best_fusion == "early_val_best"
+    assert result.best_non_image == "baseline_val_best"
+    assert result.gain["best_non_image"] == "baseline_val_best"
+    assert select_on_validation(["a", "b"], {"a": 0.5, "b": 0.9}) == "b"
+    with pytest.raises(ValueError, match="validation"):
+        select_on_validation(["a"], {"a": float("nan")})
+
+
+def test_gain_is_also_reported_against_the_best_non_image_model(splits):
+    (train, y_train), (val, y_val), (test, y_test) = splits["train"], splits["val"], splits["test"]
+    lineup = {**SMALL, "text_vitals_late": LateFusion("mean", modalities=["text", "vitals"])}
+    result = compare_strategies(train, y_train, test, y_test, val, y_val, strategies=lineup, n_boot=100,
+                                progress=False)
+    table = result.table.set_index("strategy")
+    assert not table.loc["text_vitals_late", "uses_image"] and table.loc["late_mean", "uses_image"]
+    non_image = table[~table.uses_image.astype(bool)]
+    assert result.best_non_image == non_image.val_macro_f1.idxmax()
+    vs = result.gain["vs_non_image"]
+    assert vs["macro_f1"] == pytest.approx(table.loc[result.best_fusion, "macro_f1"]
+                                           - table.loc[result.best_non_image, "macro_f1"])
+    assert vs["ci_low"] <= vs["macro_f1"] <= vs["ci_high"]
+    assert table.loc[result.best_non_image, "gain_vs_non_image"] == 0
+
+
+def test_without_validation_the_test_split_choice_is_announced(splits):
+    (train, y_train), (test, y_test) = splits["train"], splits["test"]
+    with pytest.warns(UserWarning, match="TEST split"):
+        result = compare_strategies(train, y_train, test, y_test, strategies=SMALL, n_boot=50, progress=False)
+    assert result.gain["selected_on"] == "test"

@@ -45,6 +45,16 @@ def make_estimator(estimator="logreg", seed: int = 0):
                      "scikit-learn classifier")
 
 
+def resolve_progress(progress: bool | None) -> bool:
+    """An explicit choice wins; ``None`` shows progress bars only where a person watches them
+    (``medfusion_lib.config.show_progress``), so executed lessons never store a bar."""
+    if progress is not None:
+        return bool(progress)
+    from medfusion_lib.config import show_progress
+
+    return show_progress()
+
+
 def check_modalities(data, what: str = "X") -> Modalities:
     if not isinstance(data, Modalities):
         raise TypeError(f"{what} must be a medfusion_lib.fusion.Modalities (aligned per-modality arrays); "

@@ -141,7 +141,8 @@ class LateFusion(FusionModel):
                 P, present, target = self._oof(data, y), self._presence(data), y
             self.weights_ = fit_modality_weights(P, present, np.searchsorted(self.classes_, target))
         elif self.rule == "stacking":
-            meta_X = self._meta_features(self._oof(data, y), self._presence(data))
+            self.oof_proba_ = self._oof(data, y)  # (n, M, K): kept so a lesson can inspect what the meta-learner saw
+            meta_X = self._meta_features(self.oof_proba_, self._presence(data))
             self.meta_ = LogisticRegression(C=self.meta_C, max_iter=2000).fit(meta_X, y)
         return self
 
