@@ -24,15 +24,6 @@ def resolve_quick(quick: bool = False) -> bool:
     return bool(quick) or env_quick()
 
 
-def show_progress() -> bool:
-    """Whether progress bars should be drawn: yes on a learner's screen, no in stored notebooks.
-
-    ``medfusion course run``, ``make test`` and the grader set ``MEDFUSION_PROGRESS=0``, because a bar
-    drawn while papermill or nbval executes a lesson is saved into the executed notebook as dead output.
-    """
-    return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
-
-
 def progress_bar(iterable=None, **kwargs):
     """``tqdm.auto.tqdm`` that stays silent when :func:`show_progress` says no (extra ``disable`` still wins)."""
     from tqdm.auto import tqdm
@@ -103,7 +94,6 @@ def build_dir() -> Path:
     return _from_env_or(BUILD_ENV, repo_root() / "build")
 
 
-NO_PROGRESS_ENV = "MEDFUSION_NO_PROGRESS"
 _LIVE_FRONT_ENDS = ("jupyter-lab", "jupyterlab", "jupyter lab", "jupyter-notebook", "jupyter notebook",
                     "jupyter-server", "jupyter_server", "notebook.app")
 
@@ -111,7 +101,9 @@ _LIVE_FRONT_ENDS = ("jupyter-lab", "jupyterlab", "jupyter lab", "jupyter-noteboo
 def show_progress() -> bool:
     """Whether progress bars should be drawn, i.e. whether a person is watching and nothing stores them.
 
-    False when ``MEDFUSION_NO_PROGRESS`` is set. Outside a notebook kernel: True only on a terminal (stderr is
+    ``MEDFUSION_PROGRESS=0`` switches them off and ``=1`` on (``medfusion course run``, ``make test`` and the
+    grader set 0: a bar drawn while papermill or nbval executes a lesson is saved as dead output). Unset: outside
+    a notebook kernel, True only on a terminal (stderr is
     a TTY). Inside a kernel: True only when the kernel was started by a live Jupyter server (JupyterLab,
     Notebook); kernels that papermill, nbval or ``medfusion course run`` start would store every bar in the
     executed notebook, so they get none. (A kernel cannot ask its front-end; the parent process's command line,
@@ -119,8 +111,11 @@ def show_progress() -> bool:
     """
     import sys
 
-    if os.environ.get(NO_PROGRESS_ENV, "").strip().lower() not in {"", "0", "false", "no", "off"}:
+    setting = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if setting in {"0", "false", "no", "off"}:
         return False
+    if setting in {"1", "true", "yes", "on"}:
+        return True
     if "ipykernel" not in sys.modules:
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
     try:

@@ -30,7 +30,7 @@ def test_empty_statement_refused():
 def test_progress_bars_follow_the_environment(monkeypatch):
     from medfusion_lib.config import progress_bar, show_progress
 
-    monkeypatch.delenv("MEDFUSION_PROGRESS", raising=False)
+    monkeypatch.setenv("MEDFUSION_PROGRESS", "1")
     assert show_progress()
     monkeypatch.setenv("MEDFUSION_PROGRESS", "0")
     assert not show_progress()

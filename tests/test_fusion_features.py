@@ -195,11 +195,12 @@ def test_no_progress_bars_unless_someone_watches(cohort, build_tmp, capsys, monk
     """Under a batch runner (here pytest: stderr is no terminal) the default draws no bar; asking for one does."""
     from medfusion_lib.config import show_progress
 
+    monkeypatch.delenv("MEDFUSION_PROGRESS", raising=False)
     assert not show_progress()
     build_modalities(cohort, seed=0, use_cache=False, image_settings=TINY_CNN)
     assert "symptom extraction" not in capsys.readouterr().err
     build_modalities(cohort, seed=0, use_cache=False, progress=True, image_settings=TINY_CNN)
     assert "symptom extraction" in capsys.readouterr().err
-    monkeypatch.setenv("MEDFUSION_NO_PROGRESS", "1")
+    monkeypatch.setenv("MEDFUSION_PROGRESS", "0")
     monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
     assert not show_progress()
