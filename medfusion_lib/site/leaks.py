@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medfusion_lib.authoring import (HIDDEN_BEGIN, HIDDEN_END, MIN_LEAK_LINE, cell_role, read_notebook,
-                                     split_test_source, student_version)
+from medfusion_lib.authoring import MIN_LEAK_LINE, cell_role, read_notebook, student_version
+from medfusion_lib.grading.testcell import (HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END,
+                                            parse_test_cell)
 
-MARKERS = (HIDDEN_BEGIN, HIDDEN_END)
+MARKERS = (HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END)
 _TEXT_SUFFIXES = {".html", ".htm", ".js", ".json", ".txt", ".ipynb", ".md", ".css", ".xml"}
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -53,10 +54,9 @@ def hidden_test_lines(solutions_dir: Path, lessons_dir: Path | None = None) -> d
     for path in sorted(Path(solutions_dir).glob("*.ipynb")):
         hidden: set[str] = set()
         for cell in read_notebook(path).cells:
-            if cell_role(cell) == "test":
-                for is_hidden, code in split_test_source(cell.source):
-                    if is_hidden:
-                        hidden |= {_norm(line) for line in code.splitlines()}
+            if cell_role(cell) == "test":  # hidden probes (secret inputs) and hidden checks
+                parts = parse_test_cell(cell.source)
+                hidden |= {_norm(line) for line in (parts.hidden_probe + "\n" + parts.hidden_checks).splitlines()}
         secrets[path.name] = {line for line in hidden if line not in public
                               and len(line) >= MIN_LEAK_LINE and not line.startswith("#")}
     return secrets
