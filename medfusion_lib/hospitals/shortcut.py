@@ -170,3 +170,77 @@ def occlusion_map(model: nn.Module, images: np.ndarray, patch: int = 8, stride: 
     return total / np.maximum(count, 1)
 
 
+
+
+#: The fixes the experiment tries: name -> (preprocess films with mask_markers?, acquisition augmentation?,
+#: site-balanced sampling?).
+FIXES: dict[str, tuple[bool, bool, bool]] = {
+    "mask marker": (True, False, False),
+    "mask + acquisition augmentation": (True, True, False),
+    "site-balanced sampling": (False, False, True),
+    "site-balanced + mask": (True, False, True),
+}
+
+
+@dataclass
+class ShortcutResult:
+    """Scores of the naive model and of each fix. ``table``: one row per model with ``model, internal_auc,
+    external_auc, internal_macro_f1, external_macro_f1``; ``contingency``: the training sample's table;
+    ``probes``: marker occlusion and swap effects on the naive model; ``models``: the fitted CNNs."""
+
+    table: pd.DataFrame
+    contingency: pd.DataFrame
+    probes: dict
+    models: dict
+    samples: dict
+
+    def recovery(self, metric: str = "auc") -> pd.Series:
+        """Per fix: the fraction of the naive model's internal − external drop that the fix recovers on
+        the external set, (fixed_external − naive_external) / (naive_internal − naive_external)."""
+        t = self.table.set_index("model")
+        naive = t.loc["naive"]
+        drop = naive[f"internal_{metric}"] - naive[f"external_{metric}"]
+        return (t[f"external_{metric}"] - naive[f"external_{metric}"]).drop("naive") / drop
+
+
+def run_shortcut_experiment(cohort, confound: float = 0.9, epochs: int = 8, size: int = 32, seed: int = 0,
+                            fixes: Sequence[str] | None = None) -> ShortcutResult:
+    """Train the naive CNN on a confounded sample and every fix in ``fixes`` (default: all of ``FIXES``);
+    score each on internal (same confounding) and external (association reversed) test films."""
+    from medfusion_lib.hospitals.markers import mask_markers, site_corner, swap_markers
+
+    patients, images = cohort.patients, cohort.images
+    train = confounded_sample(patients, "train", confound, seed=seed)
+    val = confounded_sample(patients, "val", confound, seed=seed)
+    internal = confounded_sample(patients, "test", confound, seed=seed)
+    external = confounded_sample(patients, "test", confound, reverse=True, seed=seed)
+    rows, models = [], {}
+    for name in ["naive", *(fixes if fixes is not None else FIXES)]:
+        mask, augment, balance = FIXES.get(name, (False, False, False))
+        prep = mask_markers if mask else (lambda x: x)
+        index = site_balanced_index(train, seed) if balance else np.arange(len(train))
+        model = train_film_model(prep(images[train.index[index]]), train.y[index], prep(images[val.index]), val.y,
+                                 transform=AcquisitionJitter() if augment else None, epochs=epochs, size=size,
+                                 seed=seed)
+        model.preprocess_ = prep
+        row = {"model": name}
+        for where, sample in (("internal", internal), ("external", external)):
+            for metric, value in score(sample.y, pneumonia_proba(model, prep(images[sample.index]))).items():
+                row[f"{where}_{metric}"] = value
+        rows.append(row)
+        models[name] = model
+    naive = models["naive"]
+    films = images[internal.index]
+    p = pneumonia_proba(naive, films)
+    pneumonia_site, normal_site = PAIR[1], PAIR[0]
+    sick = internal.y == 1
+    # pneumonia films with the *normal* site's marker, normal films with the pneumonia site's marker
+    swapped = np.where(sick[:, None, None], swap_markers(films, site_corner(normal_site)),
+                       swap_markers(films, site_corner(pneumonia_site)))
+    probes = {
+        "mask_mean_abs_change": float(np.abs(pneumonia_proba(naive, mask_markers(films)) - p).mean()),
+        "swap_internal": score(internal.y, pneumonia_proba(naive, swapped)),
+        "internal": score(internal.y, p),
+    }
+    return ShortcutResult(pd.DataFrame(rows), contingency(train), probes, models,
+                          {"train": train, "val": val, "internal": internal, "external": external})
