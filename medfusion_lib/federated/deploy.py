@@ -3,10 +3,9 @@ process, talking over 127.0.0.1 only; then ``flwr run`` submits the app; then ev
 
 The documented command (lesson 15)::
 
-    medfusion-federate --help        # not installed; use:
-    python -m medfusion_lib.federated.deploy --rounds 3 --kind hybrid
+    python -m medfusion_lib.federated.deploy --rounds 3 --kind hybrid [--strategy fedprox] [--quick]
 
-does exactly what three hospitals and a coordinator would do on their own machines:
+does on one machine what three hospitals and a coordinator would do on their own machines:
 
     flower-superlink --insecure --host 127.0.0.1 --port 9093 --disable-runtime-dependency-installation
     flower-supernode --insecure --superlink 127.0.0.1:9093 --port 9101 \
