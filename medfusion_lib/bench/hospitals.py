@@ -31,7 +31,8 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     from medfusion_lib.federated.simulate import TrainSettings, run_federated, train_centralised, train_local_only
     from medfusion_lib.fusion import compare_strategies, default_strategies
     from medfusion_lib.fusion.features import build_modalities
-    from medfusion_lib.hospitals.shift import leave_one_site_out, site_probe, sites_of, summarise_loso
+    from medfusion_lib.hospitals.shift import (embedding_features, leave_one_site_out, site_probe, sites_of,
+                                              summarise_loso)
     from medfusion_lib.hospitals.shortcut import run_shortcut_experiment
     from medfusion_lib.hospitals.subgroups import audit_strategies, sensitive_features, worst_group_gaps
 
@@ -64,7 +65,8 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     loso = leave_one_site_out(feats.train, feats.y_train, site["train"], feats.test, feats.y_test, site["test"],
                               strategies, feats.val, feats.y_val, site["val"])
     summary = summarise_loso(loso).set_index("strategy")
-    X_image = np.concatenate([feats.train.features["image"], feats.test.features["image"]])
+    embedded = embedding_features(cohort, quick=quick, seed=seed)  # the fusion features are class log-probabilities
+    X_image = np.concatenate([embedded.train.features["image"], embedded.test.features["image"]])
     all_sites = np.concatenate([site["train"], site["test"]])
     normal = np.isin(np.concatenate([feats.y_train, feats.y_test]), [0, 1])  # URI, bronchitis: normal films
     probe = {"all_films": site_probe(X_image, all_sites, seed=seed),

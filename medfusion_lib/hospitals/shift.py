@@ -101,3 +101,17 @@ def summarise_loso(table: pd.DataFrame) -> pd.DataFrame:
 def sites_of(patients: pd.DataFrame, patient_ids: Sequence) -> np.ndarray:
     """(n,) site names of ``patient_ids`` looked up in a patients table."""
     return patients.set_index("patient_id").loc[list(patient_ids), "site"].to_numpy()
+
+
+def embedding_features(cohort, quick: bool = False, seed: int = 0):
+    """``FusionFeatures`` whose image modality is the CNN's penultimate-layer embedding, for the same patients as
+    ``build_modalities(cohort, quick=quick, seed=seed)``: one CNN trained on every train patient.
+
+    The fusion features are out-of-fold class log-probabilities (one column per diagnosis), which keep little of
+    what a site probe looks for; the embedding is what the image branch actually sees of a film.
+    """
+    from medfusion_lib.fusion.features import ImageSettings, build_modalities
+
+    epochs = ImageSettings.for_mode(quick).epochs
+    return build_modalities(cohort, quick=quick, seed=seed, progress=False,
+                            image_settings=ImageSettings(epochs=epochs, folds=1, output="embedding"))
