@@ -14,7 +14,7 @@ from medfusion_lib.config import repo_root
 
 # "**Learning objectives** (about 25 minutes)" or "## Learning objectives (about 40 minutes)"
 _MINUTES = re.compile(r"learning objectives\W*\(\s*(?:about|~|ca\.?)?\s*(\d+)\s*min", re.IGNORECASE)
-_EXERCISE = re.compile(r"exercises/(\d\d_[A-Za-z0-9_]+)\.ipynb")
+_EXERCISE = re.compile(r"exercises/(\d\d[a-z]?_[A-Za-z0-9_]+)\.ipynb")
 
 
 # Tracks group lessons by number; the lessons themselves are discovered, never listed.

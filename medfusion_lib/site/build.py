@@ -118,7 +118,7 @@ def stage_sources(src: Path, quick: bool, seed: int = 0, lessons: list[str] | No
         publish.write_notebook(page, src / publish.LESSONS / f"{lesson.stem}.ipynb")
         (files / "notebooks").mkdir(parents=True, exist_ok=True)
         shutil.copy2(lesson.path, files / "notebooks" / lesson.path.name)
-    exercises = sorted(p.stem for p in (root / "exercises").glob("[0-9][0-9]_*.ipynb"))
+    exercises = sorted(p.stem for p in (root / "exercises").glob("[0-9][0-9]*.ipynb"))
     for stem in exercises:
         student = root / "exercises" / f"{stem}.ipynb"
         solution = root / "solutions" / f"{stem}.ipynb"
