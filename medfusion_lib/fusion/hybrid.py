@@ -111,6 +111,37 @@ def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator)
     return torch.where(nothing_left, present, dropped)
 
 
+def train_joint_network(net: nn.Module, optimiser: torch.optim.Optimizer, n: int, batch_size: int,
+                        num_epochs: int, generator: torch.Generator, batch_loss, val_loss=None) -> list[float]:
+    """The epoch loop every joint network of the fusion track shares; returns the validation loss per epoch.
+
+    Each epoch shuffles the ``n`` training rows with ``generator`` and takes one optimiser step per mini-batch,
+    whose loss is ``batch_loss(idx)`` (idx: the batch's row indices). With ``val_loss`` (a function returning the
+    validation loss) the weights of the epoch with the lowest validation loss are restored at the end — early
+    stopping without stopping.
+    """
+    best_loss, best_state, history = np.inf, None, []
+    for _epoch in range(num_epochs):
+        net.train()
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            loss = batch_loss(order[start:start + batch_size])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        if val_loss is not None:
+            net.eval()
+            with torch.no_grad():
+                loss = float(val_loss())
+            history.append(loss)
+            if loss < best_loss:
+                best_loss = loss
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return history
+
+
 class HybridFusion(FusionModel):
     """A joint network trained end to end on all modalities (see the module docstring).
 
@@ -170,30 +201,16 @@ class HybridFusion(FusionModel):
             net.to(self.device)
             optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             loss_fn = nn.CrossEntropyLoss()
-            best_loss, best_state = np.inf, None
-            self.history_ = []
-            n = len(y)
-            for _epoch in range(self.num_epochs):
-                net.train()
-                order = torch.randperm(n, generator=generator)
-                for start in range(0, n, self.batch_size):
-                    idx = order[start:start + self.batch_size].to(self.device)
-                    batch_present = drop_modalities(present[idx].cpu(), self.modality_dropout, generator)
-                    logits, _ = net([x[idx] for x in xs], batch_present.to(self.device))
-                    loss = loss_fn(logits, target[idx])
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                if val is not None:
-                    net.eval()
-                    with torch.no_grad():
-                        val_loss = float(loss_fn(net(val_xs, val_present)[0], val_target))
-                    self.history_.append(val_loss)
-                    if val_loss < best_loss:
-                        best_loss = val_loss
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            if best_state is not None:
-                net.load_state_dict(best_state)
+
+            def batch_loss(idx):
+                idx = idx.to(self.device)
+                batch_present = drop_modalities(present[idx].cpu(), self.modality_dropout, generator)
+                logits, _ = net([x[idx] for x in xs], batch_present.to(self.device))
+                return loss_fn(logits, target[idx])
+
+            val_loss = (lambda: loss_fn(net(val_xs, val_present)[0], val_target)) if val is not None else None
+            self.history_ = train_joint_network(net, optimiser, len(y), self.batch_size, self.num_epochs, generator,
+                                                batch_loss, val_loss)
         net.eval()
         self.net_ = net
         return self

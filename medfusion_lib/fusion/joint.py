@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from medfusion_lib.fusion.base import FusionModel, ModalityScaler, resolve_modalities
-from medfusion_lib.fusion.hybrid import FUSION_LAYERS, JointNet, drop_modalities
+from medfusion_lib.fusion.hybrid import FUSION_LAYERS, JointNet, drop_modalities, train_joint_network
 from medfusion_lib.fusion.modalities import Modalities
 from medfusion_lib.vision.models import CompactCNN
 
@@ -171,32 +171,21 @@ class PixelJointFusion(FusionModel):
                                self.hidden, self.width, self.fusion, self.dropout).to(self.device)
             optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             loss_fn = nn.CrossEntropyLoss()
-            best_loss, best_state = np.inf, None
-            self.history_ = []
-            for _epoch in range(self.num_epochs):
-                net.train()
-                order = torch.randperm(len(y), generator=generator)
-                for start in range(0, len(y), self.batch_size):
-                    idx = order[start:start + self.batch_size].to(self.device)
-                    shown = drop_modalities(present[idx].cpu(), self.modality_dropout, generator).to(self.device)
-                    logits, _, image_logits = net.forward_all([x[idx] for x in xs], shown)
-                    loss = loss_fn(logits, target[idx])
-                    has_film = present[idx, self.names_.index(IMAGE)]
-                    if self.image_loss > 0 and has_film.any():
-                        loss = loss + self.image_loss * loss_fn(image_logits[has_film], target[idx][has_film])
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                if val is not None:
-                    net.eval()
-                    with torch.no_grad():
-                        val_loss = float(loss_fn(net(val_xs, val_present)[0], val_target))
-                    self.history_.append(val_loss)
-                    if val_loss < best_loss:
-                        best_loss = val_loss
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            if best_state is not None:
-                net.load_state_dict(best_state)
+            image = self.names_.index(IMAGE)
+
+            def batch_loss(idx):
+                idx = idx.to(self.device)
+                shown = drop_modalities(present[idx].cpu(), self.modality_dropout, generator).to(self.device)
+                logits, _, image_logits = net.forward_all([x[idx] for x in xs], shown)
+                loss = loss_fn(logits, target[idx])
+                has_film = present[idx, image]
+                if self.image_loss > 0 and has_film.any():  # the auxiliary image-only head
+                    loss = loss + self.image_loss * loss_fn(image_logits[has_film], target[idx][has_film])
+                return loss
+
+            val_loss = (lambda: loss_fn(net(val_xs, val_present)[0], val_target)) if val is not None else None
+            self.history_ = train_joint_network(net, optimiser, len(y), self.batch_size, self.num_epochs, generator,
+                                                batch_loss, val_loss)
         net.eval()
         self.net_ = net
         return self
