@@ -1,48 +1,26 @@
 """Exercise authoring: ``solutions/*.ipynb`` is the single source; ``exercises/`` is generated from it.
 
-A solution notebook marks its cells with nbgrader's metadata plus our exercise key (docs/ARCHITECTURE.md)::
-
-    {"nbgrader": {"grade_id": "ex1_answer", "solution": true, "grade": false, "locked": false,
-                  "points": 0, "schema_version": 3},
-     "medfusion": {"exercise": "ex1"}}
-
-- answer cells (``solution: true``): the answer lies between ``### BEGIN SOLUTION`` / ``### END SOLUTION``;
-  the student copy gets ``raise NotImplementedError("...")`` at the same indentation instead.
-- test cells (``grade: true``, ``points: N``): a *probe* (instructor code run in the student's kernel: calls the
-  student's functions, assigns results to names), a ``### CHECKS`` line, then asserts on those names that the
-  grader runs in a trusted judge on plain data (``medfusion_lib.grading.testcell``; the contract is in
-  docs/instructors.md). ``### BEGIN/END HIDDEN PROBE`` and ``### BEGIN/END HIDDEN TESTS`` regions (markers at
-  column 0) are removed from the student copy.
-- locked cells (``locked: true``): instructions or setup the grader restores before it runs a submission.
-
-``build_exercises`` writes the student copies (outputs stripped, kernelspec ``python3``, cell ids kept);
-``check_exercises`` lists every problem (stale copy, missing metadata, unbalanced markers, leaks).
-The helpers ``solution_cell``, ``test_cell`` and ``locked_cell`` stamp the metadata for notebook authors.
+This module builds and checks: ``lint_solution`` (the graded-cell contract, metadata, markers), ``leaks``
+(solution or hidden-test lines in a student copy), ``build_exercises`` (writes the student copies: outputs
+stripped, kernelspec ``python3``, cell ids kept) and ``check_exercises`` (every problem: stale copy, missing
+metadata, unbalanced markers, leaks). The cell-metadata schema and the cell constructors live in
+:mod:`medfusion_lib.notebook_schema` (grading reads the same schema); marker regions, stubs and the student copy
+in :mod:`medfusion_lib.exercise_regions`; the test-cell contract in :mod:`medfusion_lib.grading.testcell`.
 """
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-import nbformat
-
+from medfusion_lib.exercise_regions import MARKERS, SOLUTION_BEGIN, SOLUTION_END, marker_of, regions, \
+    student_version
 from medfusion_lib.grading.testcell import CHECKS, HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END, \
-    assigned_names, lint_test_cell, parse_test_cell, visible_source
+    assigned_names, lint_test_cell, parse_test_cell
+from medfusion_lib.notebook_schema import GRADE_ID_PATTERN, cell_role, exercise_of, grading_meta, read_notebook, \
+    serialize
 
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-SOLUTION_END = "### END SOLUTION"
-#: Markers that must never reach a student copy (``### CHECKS`` may: it is part of the visible cell).
-MARKERS = (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END)
-MARKDOWN_ANSWER = "YOUR ANSWER HERE"
-
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-GRADE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Cell metadata kept in student copies; execution records (papermill, timings) are dropped.
-KEPT_CELL_METADATA = ("nbgrader", "medfusion", "tags", "editable", "deletable", "slideshow")
 # A solution or hidden-test line shorter than this is too generic ("return x") to count as a leak.
 MIN_LEAK_LINE = 12
 
@@ -68,173 +46,6 @@ class AuthoringError(ValueError):
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{len(problems)} problem(s) in the solution notebooks:\n{lines}")
 
-
-# --------------------------------------------------------------------------- cell roles and metadata
-
-def grading_meta(cell) -> dict:
-    """The cell's nbgrader metadata ({} for an ordinary cell)."""
-    return dict(cell.get("metadata", {}).get("nbgrader", {}) or {})
-
-
-def exercise_of(cell) -> str | None:
-    """The exercise key (``medfusion.exercise``) a cell belongs to, or None."""
-    return (cell.get("metadata", {}).get("medfusion", {}) or {}).get("exercise")
-
-
-def cell_role(cell) -> str | None:
-    """``"solution"``, ``"test"``, ``"locked"`` or None for an ordinary cell."""
-    meta = grading_meta(cell)
-    if meta.get("grade"):
-        return "test"
-    if meta.get("solution"):
-        return "solution"
-    if meta.get("locked"):
-        return "locked"
-    return None
-
-
-def _metadata(grade_id: str, *, solution: bool, grade: bool, locked: bool, points: float,
-              exercise: str | None, tags: Iterable[str] = ()) -> dict:
-    meta: dict = {"nbgrader": {"grade_id": grade_id, "solution": solution, "grade": grade, "locked": locked,
-                               "points": points, "schema_version": 3}}
-    if exercise is not None:
-        meta["medfusion"] = {"exercise": exercise}
-    if tags:
-        meta["tags"] = list(tags)
-    return meta
-
-
-def solution_cell(source: str, grade_id: str, exercise: str, markdown: bool = False):
-    """An answer cell (code, or markdown for a written answer); its id is the grade id, so it stays stable."""
-    make = nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell
-    return make(source, id=grade_id, metadata=_metadata(grade_id, solution=True, grade=False, locked=False,
-                                                        points=0, exercise=exercise))
-
-
-def test_cell(source: str, grade_id: str, exercise: str, points: float):
-    """A graded test cell worth ``points``: visible asserts first, then a hidden-tests region."""
-    if not points > 0:
-        raise ValueError(f"test cell {grade_id!r} must be worth a positive number of points; got {points!r}")
-    return nbformat.v4.new_code_cell(source, id=grade_id, metadata=_metadata(
-        grade_id, solution=False, grade=True, locked=True, points=points, exercise=exercise))
-
-
-def locked_cell(source: str, grade_id: str, markdown: bool = False, tags: Iterable[str] = (),
-                exercise: str | None = None):
-    """A read-only cell (instructions, setup, the parameters cell) that the grader restores."""
-    make = nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell
-    return make(source, id=grade_id, metadata=_metadata(grade_id, solution=False, grade=False, locked=True,
-                                                        points=0, exercise=exercise, tags=tags))
-
-
-# --------------------------------------------------------------------------- marker regions
-
-def _marker(line: str) -> str | None:
-    stripped = line.strip()
-    for marker in MARKERS:
-        if stripped.startswith(marker):
-            return marker
-    return None
-
-
-def regions(source: str, begin: str, end: str) -> list[tuple[bool, list[str]]]:
-    """Split ``source`` into ``(inside, lines)`` runs around ``begin``/``end`` markers (marker lines dropped).
-
-    Raises ValueError when the markers are unbalanced or nested.
-    """
-    runs: list[tuple[bool, list[str]]] = [(False, [])]
-    inside = False
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = _marker(line)
-        if marker == begin:
-            if inside:
-                raise ValueError(f"line {number}: {begin!r} inside another region (missing {end!r}?)")
-            inside = True
-            runs.append((True, [line]))
-        elif marker == end:
-            if not inside:
-                raise ValueError(f"line {number}: {end!r} without a matching {begin!r}")
-            inside = False
-            runs[-1][1].append(line)
-            runs.append((False, []))
-        else:
-            runs[-1][1].append(line)
-    if inside:
-        raise ValueError(f"{begin!r} is never closed with {end!r}")
-    # Inside runs carry their marker lines (first and last) so callers can read the indentation.
-    return [(flag, lines) for flag, lines in runs if lines or flag]
-
-
-def stub_source(source: str, exercise: str | None, markdown: bool = False) -> str:
-    """The student version of an answer cell: each solution region becomes a stub at its indentation."""
-    label = exercise or "this exercise"
-    if SOLUTION_BEGIN not in source:  # nbgrader's rule: a marked cell without markers is replaced whole
-        if markdown:
-            return MARKDOWN_ANSWER
-        return f'# YOUR CODE HERE\nraise NotImplementedError("{label}: write your answer here")'
-    out: list[str] = []
-    for inside, lines in regions(source, SOLUTION_BEGIN, SOLUTION_END):
-        if not inside:
-            out.extend(lines)
-            continue
-        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
-        if markdown:
-            out.append(f"{indent}{MARKDOWN_ANSWER}")
-        else:
-            out.append(f"{indent}# YOUR CODE HERE")
-            out.append(f'{indent}raise NotImplementedError("{label}: write your answer here")')
-    return "\n".join(out)
-
-
-def strip_hidden(source: str) -> str:
-    """A test cell without its hidden probe and hidden tests (what the student copy holds)."""
-    return visible_source(source)
-
-
-# --------------------------------------------------------------------------- student copies
-
-def student_version(solution_nb, assignment: str):
-    """The student copy of a solution notebook (a new object; the source is never touched)."""
-    nb = copy.deepcopy(solution_nb)
-    for cell in nb.cells:
-        role = cell_role(cell)
-        if role == "solution":
-            cell.source = stub_source(cell.source, exercise_of(cell), markdown=cell.cell_type == "markdown")
-        elif role == "test":
-            cell.source = visible_source(cell.source)
-        cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
-        if role in ("test", "locked"):
-            cell.metadata["editable"] = False
-            cell.metadata["deletable"] = False
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    nb.metadata = {
-        "kernelspec": dict(KERNELSPEC),
-        "language_info": {"name": "python"},
-        "medfusion": {"assignment": assignment,
-                      "generated_from": f"solutions/{assignment}.ipynb",
-                      "note": "generated by `medfusion exercises build`: edit the solution notebook, not this copy"},
-    }
-    nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor", 5)))
-    return nb
-
-
-def serialize(nb) -> str:
-    """The exact text written to disk (so staleness is a plain text comparison)."""
-    return nbformat.writes(nb, version=4) + "\n"
-
-
-def read_notebook(path: str | Path):
-    """Read a notebook as nbformat v4; ValueError naming the file when it is not one."""
-    path = Path(path)
-    try:
-        return nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # nbformat raises several types for unreadable JSON
-        raise ValueError(f"{path} is not a readable notebook: {exc}") from None
-
-
-# --------------------------------------------------------------------------- lint
 
 def lint_solution(nb, name: str) -> list[Problem]:
     """Problems that would make a solution notebook unsafe to build or to grade."""
@@ -323,7 +134,7 @@ def _leak_lines(text: str) -> set[str]:
     lines = set()
     for line in text.splitlines():
         stripped = line.strip()
-        if len(stripped) >= MIN_LEAK_LINE and not stripped.startswith("#") and _marker(stripped) is None:
+        if len(stripped) >= MIN_LEAK_LINE and not stripped.startswith("#") and marker_of(stripped) is None:
             lines.add(stripped)
     return lines
 
@@ -368,8 +179,6 @@ def leaks(student_nb, solution_nb, name: str) -> list[Problem]:
             problems.append(Problem(name, "has outputs or an execution count (outputs may show answers)", label))
     return problems
 
-
-# --------------------------------------------------------------------------- build and check
 
 def _sources(solutions_dir: Path) -> list[Path]:
     if not solutions_dir.is_dir():

@@ -11,8 +11,8 @@ from medfusion_lib.config import build_dir
 from medfusion_lib.lessons import lesson_notebooks  # noqa: F401 - the runner's list, re-exported
 
 
-def execute_notebook(source: Path, target: Path, quick: bool, seed: int = 0,
-                     timeout: int | None = None) -> tuple[float, str | None]:
+def run_lesson(source: Path, target: Path, quick: bool, seed: int = 0,
+               timeout: int | None = None) -> tuple[float, str | None]:
     """Execute ``source`` into ``target`` with papermill, in the notebook's own folder.
 
     Returns (seconds, error message or None). The executed copy is kept even when a cell fails, so
@@ -61,7 +61,7 @@ def run_course(quick: bool = False, out_dir: Path | None = None, notebooks: list
     for source in bar:
         bar.set_postfix_str(source.stem)
         target = out_dir / "notebooks" / mode / source.name
-        seconds, error = execute_notebook(source, target, quick=quick, seed=seed)
+        seconds, error = run_lesson(source, target, quick=quick, seed=seed)
         results.append((source.stem, target, seconds, error))
         if error:
             tqdm.write(f"{source.stem}: FAILED ({error}); see {target}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from medfusion_lib.calibration._checks import check_proba
+from medfusion_lib.calibration.checks import check_proba
 
 
 def risk_coverage_curve(y_true, proba) -> pd.DataFrame:

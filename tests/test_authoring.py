@@ -8,6 +8,8 @@ import nbformat
 import pytest
 
 from medfusion_lib import authoring as au
+from medfusion_lib import exercise_regions as marks
+from medfusion_lib import notebook_schema as schema
 from medfusion_lib.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,11 +22,11 @@ def make_source(tmp_path: Path, cells=None, name: str = "01_demo") -> Path:
     """A small solution notebook in tmp_path/solutions."""
     if cells is None:
         cells = [
-            au.locked_cell("# Demo", "title", markdown=True),
-            au.locked_cell("N = 3", "params", tags=["parameters"]),
-            au.solution_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            schema.locked_cell("# Demo", "title", markdown=True),
+            schema.locked_cell("N = 3", "params", tags=["parameters"]),
+            schema.solution_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
                              "ex1_answer", "ex1"),
-            au.test_cell(DEMO_TEST, "ex1_tests", "ex1", points=2),
+            schema.test_cell(DEMO_TEST, "ex1_tests", "ex1", points=2),
         ]
     folder = tmp_path / "solutions"
     folder.mkdir(exist_ok=True)
@@ -36,15 +38,15 @@ def make_source(tmp_path: Path, cells=None, name: str = "01_demo") -> Path:
 
 def test_stub_keeps_indentation_and_code_around_it():
     source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n# after"
-    stub = au.stub_source(source, "ex7")
+    stub = marks.stub_source(source, "ex7")
     assert stub == ('def f(x):\n    y = 1\n    # YOUR CODE HERE\n'
                     '    raise NotImplementedError("ex7: write your answer here")\n# after')
     compile(stub, "<stub>", "exec")  # still valid Python
 
 
 def test_cell_without_markers_is_replaced_whole():
-    assert "NotImplementedError" in au.stub_source("x = secret()", "ex1")
-    assert au.stub_source("The answer is 42.", "ex1", markdown=True) == au.MARKDOWN_ANSWER
+    assert "NotImplementedError" in marks.stub_source("x = secret()", "ex1")
+    assert marks.stub_source("The answer is 42.", "ex1", markdown=True) == marks.MARKDOWN_ANSWER
 
 
 def test_test_cell_splits_into_probe_and_checks():
@@ -57,7 +59,7 @@ def test_test_cell_splits_into_probe_and_checks():
     names = evidence_names(parts)
     assert names.visible == ("one",) and names.hidden == ("big",)
     # The student copy: visible probe, the CHECKS line, visible checks; nothing hidden.
-    assert au.strip_hidden(DEMO_TEST) == ("one = double(1)\n### CHECKS\n"
+    assert marks.strip_hidden(DEMO_TEST) == ("one = double(1)\n### CHECKS\n"
                                           "assert isinstance(one, int), 'double returns an int'")
 
 
@@ -85,7 +87,7 @@ def test_test_cell_lint(source, problem):
 ])
 def test_unbalanced_markers_raise(source):
     with pytest.raises(ValueError):
-        au.regions(source, au.SOLUTION_BEGIN, au.SOLUTION_END)
+        marks.regions(source, marks.SOLUTION_BEGIN, marks.SOLUTION_END)
 
 
 def test_build_writes_student_copy(tmp_path):
@@ -122,9 +124,9 @@ def problems_for(tmp_path, cells) -> list[str]:
 
 
 def test_missing_grade_id_and_points(tmp_path):
-    bad_test = au.test_cell("assert True", "t1", "ex1", points=1)
+    bad_test = schema.test_cell("assert True", "t1", "ex1", points=1)
     bad_test.metadata.nbgrader.pop("points")
-    answer = au.solution_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "a1", "ex1")
+    answer = schema.solution_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "a1", "ex1")
     answer.metadata.nbgrader.pop("grade_id")
     found = problems_for(tmp_path, [answer, bad_test])
     assert any("lacks nbgrader.grade_id" in p for p in found)
@@ -132,8 +134,8 @@ def test_missing_grade_id_and_points(tmp_path):
 
 
 def test_repeated_grade_id(tmp_path):
-    cells = [au.solution_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "same", "ex1"),
-             au.test_cell("assert x", "t1", "ex1", points=1)]
+    cells = [schema.solution_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "same", "ex1"),
+             schema.test_cell("assert x", "t1", "ex1", points=1)]
     cells[1].metadata.nbgrader["grade_id"] = "same"
     found = problems_for(tmp_path, cells)
     assert any("grade_id 'same' repeats" in p for p in found)
@@ -141,8 +143,8 @@ def test_repeated_grade_id(tmp_path):
 
 def test_markers_in_an_unmarked_cell_would_leak(tmp_path):
     cells = [nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 42\n### END SOLUTION", id="plain"),
-             au.solution_cell("### BEGIN SOLUTION\ny = 1\n### END SOLUTION", "a1", "ex1"),
-             au.test_cell("assert y\n### BEGIN HIDDEN TESTS\nassert y == 1\n### END HIDDEN TESTS", "t1", "ex1", 1)]
+             schema.solution_cell("### BEGIN SOLUTION\ny = 1\n### END SOLUTION", "a1", "ex1"),
+             schema.test_cell("assert y\n### BEGIN HIDDEN TESTS\nassert y == 1\n### END HIDDEN TESTS", "t1", "ex1", 1)]
     found = problems_for(tmp_path, cells)
     assert any("cell plain" in p and "would leak" in p for p in found)
     with pytest.raises(au.AuthoringError):
@@ -151,8 +153,8 @@ def test_markers_in_an_unmarked_cell_would_leak(tmp_path):
 
 
 def test_unbalanced_and_indented_hidden_markers_reported(tmp_path):
-    cells = [au.solution_cell("### BEGIN SOLUTION\nx = 1", "a1", "ex1"),
-             au.test_cell("if True:\n    ### BEGIN HIDDEN TESTS\n    assert x\n    ### END HIDDEN TESTS",
+    cells = [schema.solution_cell("### BEGIN SOLUTION\nx = 1", "a1", "ex1"),
+             schema.test_cell("if True:\n    ### BEGIN HIDDEN TESTS\n    assert x\n    ### END HIDDEN TESTS",
                           "t1", "ex1", 1)]
     found = problems_for(tmp_path, cells)
     assert any("unbalanced solution markers" in p for p in found)
@@ -202,7 +204,7 @@ def test_course_exercises_are_in_sync():
 
 
 def test_helpers_stamp_metadata():
-    cell = au.test_cell("assert True", "ex2_tests", "ex2", points=3)
-    assert cell.id == "ex2_tests" and au.cell_role(cell) == "test" and au.exercise_of(cell) == "ex2"
+    cell = schema.test_cell("assert True", "ex2_tests", "ex2", points=3)
+    assert cell.id == "ex2_tests" and schema.cell_role(cell) == "test" and schema.exercise_of(cell) == "ex2"
     with pytest.raises(ValueError, match="positive number of points"):
-        au.test_cell("assert True", "t", "ex2", points=0)
+        schema.test_cell("assert True", "t", "ex2", points=0)

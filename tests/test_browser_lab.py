@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from medfusion_lib.authoring import cell_role
+from medfusion_lib.notebook_schema import cell_role
 from medfusion_lib.config import build_dir
 
 pytestmark = pytest.mark.browser

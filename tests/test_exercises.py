@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from medfusion_lib.authoring import cell_role, exercise_of
+from medfusion_lib.notebook_schema import cell_role, exercise_of
 
 REPO = Path(__file__).resolve().parents[1]
 EXERCISES = sorted((REPO / "exercises").glob("*.ipynb"))

@@ -27,12 +27,12 @@ def _plot_notebook(path):
 
 def test_course_runner_stores_figures_even_with_agg_in_the_environment(tmp_path, monkeypatch):
     """The Makefile once exported MPLBACKEND=Agg and every executed lesson lost its figures."""
-    from medfusion_lib.course import execute_notebook
+    from medfusion_lib.course import run_lesson
 
     source, target = tmp_path / "plot.ipynb", tmp_path / "out" / "plot.ipynb"
     _plot_notebook(source)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    seconds, error = execute_notebook(source, target, quick=True)
+    seconds, error = run_lesson(source, target, quick=True)
     assert error is None, error
     executed = json.loads(target.read_text())
     assert figure_summary(executed) == {"plotting_cells": 1, "images": 1, "missing": []}

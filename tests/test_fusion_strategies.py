@@ -13,7 +13,7 @@ from medfusion_lib.fusion.toy import make_toy_modalities
 STRATEGIES = {
     "unimodal": lambda: UnimodalModel("text"),
     "early_logreg": lambda: EarlyFusion("logreg"),
-    "early_rf": lambda: EarlyFusion("rf"),
+    "early_random_forest": lambda: EarlyFusion("random_forest"),
     "early_mlp": lambda: EarlyFusion("mlp"),
     **{f"late_{r}": (lambda r=r: LateFusion(r, n_folds=3))
        for r in ("mean", "weighted", "product", "confidence", "stacking")},
@@ -196,9 +196,9 @@ def test_stacking_is_trained_out_of_fold_so_an_overfitted_expert_is_not_trusted(
     from sklearn.linear_model import LogisticRegression
 
     in_sample = stacked.expert_proba(train)
-    leaky = LogisticRegression(max_iter=2000).fit(stacked._meta_features(in_sample, np.ones((300, 2), bool)),
+    leaky = LogisticRegression(max_iter=2000).fit(stacked.meta_features(in_sample, np.ones((300, 2), bool)),
                                                   y_train)
-    leaky_f1 = macro_f1(y_test, leaky.predict(stacked._meta_features(stacked.expert_proba(test),
+    leaky_f1 = macro_f1(y_test, leaky.predict(stacked.meta_features(stacked.expert_proba(test),
                                                                       np.ones((300, 2), bool))))
     assert leaky_f1 < f1_stacked - 0.1
 

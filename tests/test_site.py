@@ -10,9 +10,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from medfusion_lib import authoring
-from medfusion_lib.authoring import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, cell_role,
-                                     read_notebook, solution_cell)
+from medfusion_lib import notebook_schema
+from medfusion_lib.exercise_regions import SOLUTION_BEGIN, SOLUTION_END
+from medfusion_lib.grading.testcell import HIDDEN_BEGIN, HIDDEN_END
+from medfusion_lib.notebook_schema import cell_role, read_notebook, solution_cell
 from medfusion_lib.errors import UserError
 from medfusion_lib.site import pages, publish
 from medfusion_lib.site.executed import stale_reason
@@ -79,7 +80,7 @@ def test_solution_pages_keep_answers_and_drop_hidden_tests(path):
 def test_solution_page_refuses_a_notebook_that_could_leak():
     nb = nbformat.v4.new_notebook(cells=[
         solution_cell(f"def f():\n    {SOLUTION_BEGIN}\n    return 1\n    {SOLUTION_END}", "ex1_answer", "ex1"),
-        authoring.test_cell("one = f()\n### CHECKS\nassert one == 1", "ex1_test", "ex1", points=1),
+        notebook_schema.test_cell("one = f()\n### CHECKS\nassert one == 1", "ex1_test", "ex1", points=1),
         # hidden tests in a cell that is not a test cell: strip_hidden would never see them
         nbformat.v4.new_code_cell(f"{HIDDEN_BEGIN}\nassert f() == 1  # secret\n{HIDDEN_END}", id="stray"),
     ])

@@ -121,7 +121,7 @@ def test_threshold_reports_and_embeddings(data):
     assert emb.shape == (60, model.embedding_dim) and emb.dtype == np.float32
     emb_train = extract_embeddings(model, (train.images[:, 0].numpy() * 255).astype(np.uint8))
     assert emb_train.shape == (240, 32)
-    clf = fit_embedding_classifier(emb_train, train.labels.numpy(), kind="svm")
+    clf = fit_embedding_classifier(emb_train, train.labels.numpy(), kind="rbf_svm")
     assert clf.predict_proba(emb).shape == (60, 2)
     with pytest.raises(ValueError, match="NaN"):
         fit_embedding_classifier(np.full((4, 2), np.nan), np.array([0, 1, 0, 1]))

@@ -15,6 +15,7 @@ from pathlib import Path
 from medfusion_lib.atomic import atomic_write_text
 from medfusion_lib.config import build_dir
 from medfusion_lib.errors import UserError
+from medfusion_lib.tables import format_table  # noqa: F401  (re-exported: bench prints tables)
 
 
 
@@ -23,23 +24,6 @@ def benchmark_names() -> list[str]:
     import pkgutil
 
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-
-
-def format_table(rows: list[dict]) -> str:
-    """Rows of dicts as a plain text table (floats to 4 significant digits)."""
-    if not rows:
-        return "(no rows)"
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return "" if value is None else str(value)
-
-    body = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
-    line = lambda cells: "  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, body)])
 
 
 def run_bench(name: str, quick: bool = False, out_dir: Path | None = None) -> Path:

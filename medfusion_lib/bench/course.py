@@ -4,7 +4,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from medfusion_lib.course import execute_notebook, lesson_notebooks
+from medfusion_lib.course import lesson_notebooks, run_lesson
 
 
 def run(quick: bool = False):
@@ -18,7 +18,7 @@ def run(quick: bool = False):
             row = {"notebook": source.stem}
             for mode_quick in modes:
                 mode = "quick" if mode_quick else "full"
-                seconds, error = execute_notebook(source, Path(tmp) / mode / source.name, quick=mode_quick)
+                seconds, error = run_lesson(source, Path(tmp) / mode / source.name, quick=mode_quick)
                 timings.setdefault(source.stem, {})[mode] = {"seconds": seconds, "error": error}
                 row[f"{mode} s"] = seconds
                 if error:

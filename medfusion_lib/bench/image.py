@@ -100,6 +100,7 @@ def bench_architectures(quick: bool, rows: list[dict]) -> dict:
     """CPU milliseconds per image: inference (batch 64) and one training step (batch 32)."""
     import torch
 
+    from medfusion_lib.vision.cost import cost_per_image
     from medfusion_lib.vision.models import ARCHITECTURES, build_model, count_parameters
     from medfusion_lib.vision.recipe import DEFAULT_WIDTH
 
@@ -108,29 +109,7 @@ def bench_architectures(quick: bool, rows: list[dict]) -> dict:
         for name in ARCHITECTURES:
             torch.manual_seed(0)
             model = build_model(name, **({"width": DEFAULT_WIDTH} if name == "compact" else {}))
-            x, y = torch.rand(64, 1, size, size), torch.randint(0, 2, (64,))
-            optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-            reps = 1 if quick else 3
-
-            def infer():
-                model.eval()
-                with torch.no_grad():
-                    model(x)
-
-            def step():
-                model.train()
-                optimizer.zero_grad()
-                torch.nn.functional.cross_entropy(model(x[:32]), y[:32]).backward()
-                optimizer.step()
-
-            infer(), step()  # warm-up
-            timings = {}
-            for label, func, batch in (("infer", infer, 64), ("train", step, 32)):
-                wall, cpu = time.perf_counter(), time.process_time()
-                for _ in range(reps):
-                    func()
-                timings[f"{label}_ms_per_image"] = 1000 * (time.perf_counter() - wall) / (reps * batch)
-                timings[f"{label}_cpu_ms_per_image"] = 1000 * (time.process_time() - cpu) / (reps * batch)
+            timings = cost_per_image(model, size, repeats=1 if quick else 3, infer_batch=64, train_batch=32)
             out.setdefault(name, {})[f"{size}px"] = timings
             out[name]["parameters"] = count_parameters(model)
             rows.append({"task": f"cost {name} {size}px", "params": count_parameters(model),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss
 
-from medfusion_lib.calibration._checks import check_proba
+from medfusion_lib.calibration.checks import check_proba
 from medfusion_lib.evaluation import CI, bootstrap_ci
 
 BIN_STRATEGIES = ("uniform", "quantile")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from medfusion_lib.calibration._checks import check_proba
+from medfusion_lib.calibration.checks import check_proba
 from medfusion_lib.calibration.metrics import bin_edges, bin_index
 
 

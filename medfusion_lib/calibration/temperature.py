@@ -17,7 +17,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from medfusion_lib.calibration._checks import check_proba
+from medfusion_lib.calibration.checks import check_proba
 
 EPS = 1e-12              # floor before the log, as scikit-learn's temperature scaling uses
 LOG_T_BOUNDS = (-5.0, 5.0)  # T between e^-5 and e^5: far wider than any model needs

@@ -9,40 +9,23 @@ from typing import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.neural_network import MLPClassifier
-from sklearn.svm import SVC
 
+from medfusion_lib.estimators import make_estimator as registry_estimator
+from medfusion_lib.estimators import probabilistic_names
 from medfusion_lib.fusion.modalities import Modalities
 
-#: Names accepted wherever a classic classifier is asked for.
-ESTIMATORS = ("logreg", "svm", "rf", "gb", "mlp")
+#: Registry names a fusion strategy accepts: those with ``predict_proba`` over real-valued features.
+ESTIMATORS = probabilistic_names()
 
 
 def make_estimator(estimator="logreg", seed: int = 0):
-    """A fresh scikit-learn classifier from a short name (see ``ESTIMATORS``) or a clone of a given one."""
-    if not isinstance(estimator, str):
-        if not hasattr(estimator, "fit") or not hasattr(estimator, "predict_proba"):
-            raise TypeError(f"estimator must be one of {ESTIMATORS} or a scikit-learn classifier with "
-                            f"predict_proba; got {type(estimator).__name__}")
-        return clone(estimator)
-    if estimator == "logreg":
-        return LogisticRegression(C=1.0, max_iter=2000)
-    if estimator == "svm":
-        # Platt-scaled probabilities on a held-out part of the fold (SVC(probability=True) is deprecated)
-        return CalibratedClassifierCV(SVC(C=1.0, kernel="rbf", random_state=seed), ensemble=False)
-    if estimator == "rf":
-        return RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=seed, n_jobs=1)
-    if estimator == "gb":
-        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, random_state=seed)
-    if estimator == "mlp":
-        return MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=400, early_stopping=True,
-                             random_state=seed)
-    raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS} or pass a "
-                     "scikit-learn classifier")
+    """A fresh classifier from a registry name in ``ESTIMATORS`` (defaults in :mod:`medfusion_lib.estimators`)
+    or a clone of a given scikit-learn classifier, which must have ``predict_proba``."""
+    if not isinstance(estimator, str) and not hasattr(estimator, "predict_proba"):
+        raise TypeError(f"estimator must be one of {ESTIMATORS} or a scikit-learn classifier with "
+                        f"predict_proba; got {type(estimator).__name__}")
+    return registry_estimator(estimator, seed, allowed=ESTIMATORS)
 
 
 def resolve_progress(progress: bool | None) -> bool:

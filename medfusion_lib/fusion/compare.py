@@ -77,7 +77,7 @@ def default_strategies(modalities: Sequence[str] = ("text", "image", "vitals"), 
     strategies: dict[str, FusionModel] = {f"{m}_only": UnimodalModel(m, seed=seed) for m in modalities}
     strategies.update({
         "early_logreg": EarlyFusion("logreg", seed=seed),
-        "early_rf": EarlyFusion("rf", seed=seed),
+        "early_random_forest": EarlyFusion("random_forest", seed=seed),
         "early_mlp": EarlyFusion("mlp", seed=seed),
         **{f"late_{rule}": LateFusion(rule, n_folds=n_folds, seed=seed)
            for rule in ("mean", "weighted", "product", "confidence", "stacking")},

@@ -13,7 +13,8 @@ class EarlyFusion(FusionModel):
 
     Parameters
     ----------
-    estimator : "logreg", "svm", "rf", "gb", "mlp" or a scikit-learn classifier.
+    estimator : a registry name in ``fusion.ESTIMATORS`` ("logreg", "rbf_svm", "random_forest",
+        "gradient_boosting", "mlp"; see medfusion_lib.estimators) or a scikit-learn classifier.
     modalities : which modalities to fuse (default: all in the training data).
     balance : divide each standardised block by sqrt(its width) so every modality carries the same total
         variance; without it a 100-column text block drowns a 4-column vitals block in any distance- or

@@ -100,8 +100,8 @@ class LateFusion(FusionModel):
     ----------
     rule : one of ``RULES``.
     modalities : which modalities to fuse (default: all).
-    estimator : the experts' classifier ("logreg", "svm", "rf", "gb", "mlp", a scikit-learn classifier, or
-        a dict modality -> one of those).
+    estimator : the experts' classifier (a registry name in ``fusion.ESTIMATORS``, a scikit-learn
+        classifier, or a dict modality -> one of those).
     n_folds : folds for out-of-fold predictions (stacking, and weights when no validation set is given).
     meta_C : inverse regularisation of the stacking meta-learner.
     """
@@ -142,7 +142,7 @@ class LateFusion(FusionModel):
             self.weights_ = fit_modality_weights(P, present, np.searchsorted(self.classes_, target))
         elif self.rule == "stacking":
             self.oof_proba_ = self._oof(data, y)  # (n, M, K): kept so a lesson can inspect what the meta-learner saw
-            meta_X = self._meta_features(self.oof_proba_, self._presence(data))
+            meta_X = self.meta_features(self.oof_proba_, self._presence(data))
             self.meta_ = LogisticRegression(C=self.meta_C, max_iter=2000).fit(meta_X, y)
         return self
 
@@ -154,7 +154,14 @@ class LateFusion(FusionModel):
         return np.stack([out_of_fold_proba(self._expert(n), data, y, self.n_folds, self.seed)
                          for n in self.names_], axis=1)
 
-    def _meta_features(self, P: np.ndarray, present: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def meta_features(P: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """(n, M*K + M) the stacking meta-learner's input from expert probabilities ``P`` (n, M, K) and
+        presence ``present`` (n, M): log-probabilities (zeros for an absent expert) then presence indicators.
+        Public so a lesson can train its own meta-learner on the same table (lesson 09's leakage demo)."""
+        P, present = np.asarray(P, dtype=float), np.asarray(present, dtype=bool)
+        if P.ndim != 3 or present.shape != P.shape[:2]:
+            raise ValueError(f"P must be (n, M, K) and present (n, M); got {P.shape} and {present.shape}")
         logp = np.log(np.clip(P, _EPS, 1.0)) * present[:, :, None]  # absent expert: zeros + indicator
         return np.concatenate([logp.reshape(len(P), -1), present.astype(float)], axis=1)
 
@@ -189,4 +196,4 @@ class LateFusion(FusionModel):
             return product_rule(P, present, self.prior_)
         if self.rule == "confidence":
             return confidence_rule(P, present, self.prior_)
-        return self.meta_.predict_proba(self._meta_features(P, present))
+        return self.meta_.predict_proba(self.meta_features(P, present))

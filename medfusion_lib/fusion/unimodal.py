@@ -13,7 +13,7 @@ class UnimodalModel(FusionModel):
     Parameters
     ----------
     modality : which modality to use ("text", "image", "vitals").
-    estimator : a short name from ``ESTIMATORS`` or a scikit-learn classifier; it is wrapped in
+    estimator : a registry name in ``fusion.ESTIMATORS`` or a scikit-learn classifier; it is wrapped in
         standardisation.
     missing : "prior" — a patient without this modality gets the training class frequencies (the model has
         nothing to say); "error" — raise instead.

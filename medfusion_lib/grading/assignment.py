@@ -5,8 +5,9 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medfusion_lib.authoring import cell_role, exercise_of, grading_meta, lint_solution, read_notebook, \
-    student_version
+from medfusion_lib.authoring import lint_solution
+from medfusion_lib.exercise_regions import student_version
+from medfusion_lib.notebook_schema import cell_role, exercise_of, grading_meta, read_notebook
 
 
 @dataclass

@@ -258,7 +258,7 @@ class GradingEngine(NBClientEngine):
 papermill_engines.register(ENGINE, GradingEngine)
 
 
-def execute_notebook(nb, limits: Limits, sandboxed: bool = True, variant: int = 0):
+def execute_submission(nb, limits: Limits, sandboxed: bool = True, variant: int = 0):
     """Execute a restored notebook in a fresh private job folder; returns the executed copy.
 
     papermill injects ``QUICK``, ``GRADING=True``, ``SEED`` and ``VARIANT`` after the ``parameters`` cell. The

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 
 from medfusion_lib.grading.results import SubmissionResult
+from medfusion_lib.tables import format_table
 
 STATUS_TEXT = {
     "passed": "all checks passed", "failed": "a check failed", "error": "your code raised an error",
@@ -55,8 +56,6 @@ Educational course material (MedFusion); semi-synthetic data, not for clinical u
 
 def terminal_table(results: list[SubmissionResult]) -> str:
     """Students as rows, exercises as columns (``points/max status``), plus the total."""
-    from medfusion_lib.bench import format_table
-
     rows = []
     for result in sorted(results, key=lambda r: r.student):
         row = {"student": result.student}
@@ -70,8 +69,6 @@ def terminal_table(results: list[SubmissionResult]) -> str:
 
 def exercise_table(result: SubmissionResult) -> str:
     """One submission, one row per exercise: for ``medfusion check``."""
-    from medfusion_lib.bench import format_table
-
     rows = []
     for ex in result.exercises:
         hidden = [t for t in ex.tests if t.hidden is not None]

@@ -11,7 +11,7 @@ import time
 import nbformat
 
 from medfusion_lib.grading.assignment import Assignment
-from medfusion_lib.grading.execute import execute_notebook
+from medfusion_lib.grading.execute import execute_submission
 from medfusion_lib.grading.judge import judge_submission
 from medfusion_lib.grading.limits import Limits
 from medfusion_lib.grading.restore import RUN_KEY, restore
@@ -44,7 +44,7 @@ def reference_evidence(assignment: Assignment, limits: Limits, sandboxed: bool =
     ValueError naming the probe when the solution itself fails to produce a value the checks need.
     """
     restored = restore(assignment.solution, assignment)
-    executed = execute_notebook(restored.notebook, limits, sandboxed=sandboxed, variant=variant)
+    executed = execute_submission(restored.notebook, limits, sandboxed=sandboxed, variant=variant)
     evidence = executed.metadata.get(RUN_KEY, {}).get("evidence", {})
     for test in judge_tests(assignment):
         for key, names in ((test["grade_id"], test["visible"]), (f"{test['grade_id']}#hidden", test["hidden"])):
@@ -74,7 +74,7 @@ def grade_submission(student: str, data: bytes, assignment: Assignment, limits: 
         try:
             if reference is None:
                 reference = reference_evidence(assignment, limits, sandboxed, variant)
-            executed = execute_notebook(restored.notebook, limits, sandboxed=sandboxed, variant=variant)
+            executed = execute_submission(restored.notebook, limits, sandboxed=sandboxed, variant=variant)
             evidence = executed.metadata[RUN_KEY].pop("evidence", {})
             outcomes = judge_submission(judge_tests(assignment), evidence, reference,
                                         memory_mb=int(limits.memory_mb), timeout=max(60.0, limits.timeout))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from medfusion_lib.authoring import cell_role, exercise_of
+from medfusion_lib.notebook_schema import cell_role, exercise_of
 from medfusion_lib.grading.testcell import evidence_names, parse_test_cell
 from medfusion_lib.grading.review import review_notes
 from medfusion_lib.grading.validate import check_graded_cells

@@ -10,7 +10,7 @@ Messages quote the kernel only for cells that ran before the first hidden probe.
 """
 from __future__ import annotations
 
-from medfusion_lib.authoring import cell_role, exercise_of, grading_meta
+from medfusion_lib.notebook_schema import cell_role, exercise_of, grading_meta
 from medfusion_lib.grading.restore import RUN_KEY
 from medfusion_lib.grading.results import ExerciseResult, TestOutcome
 

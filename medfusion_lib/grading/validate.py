@@ -5,7 +5,7 @@ import json
 
 import nbformat
 
-from medfusion_lib.authoring import cell_role, grading_meta
+from medfusion_lib.notebook_schema import cell_role, grading_meta
 
 
 class InvalidSubmission(ValueError):

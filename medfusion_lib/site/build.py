@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medfusion_lib.atomic import atomic_write_text, staged_dir
-from medfusion_lib.authoring import read_notebook
+from medfusion_lib.notebook_schema import read_notebook
 from medfusion_lib.config import build_dir, repo_root
 from medfusion_lib.errors import UserError
 from medfusion_lib.site import pages, publish

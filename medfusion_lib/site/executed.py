@@ -76,7 +76,7 @@ def ensure_executed(sources: list[Path], quick: bool, seed: int = 0, root: Path 
 
     Raises UserError naming each lesson that fails, with the executed copy to read its traceback in.
     """
-    from medfusion_lib.course import execute_notebook
+    from medfusion_lib.course import run_lesson
 
     out = executed_dir(quick, root)
     newer_than = library_mtime()
@@ -95,7 +95,7 @@ def ensure_executed(sources: list[Path], quick: bool, seed: int = 0, root: Path 
             load_cohort()
             cohort_ready = True
         log(f"running {source.name} ({mode_name(quick)} mode: {reason}) ...")
-        seconds, error = execute_notebook(source, target, quick=quick, seed=seed)
+        seconds, error = run_lesson(source, target, quick=quick, seed=seed)
         if error:
             failed.append(f"{source.stem}: {error} (see {target})")
         result[source.stem] = Executed(target, ran=True, seconds=seconds)

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medfusion_lib.authoring import MIN_LEAK_LINE, cell_role, read_notebook, student_version
+from medfusion_lib.authoring import MIN_LEAK_LINE
+from medfusion_lib.exercise_regions import student_version
+from medfusion_lib.notebook_schema import cell_role, read_notebook
 from medfusion_lib.grading.testcell import (HIDDEN_BEGIN, HIDDEN_END, PROBE_BEGIN, PROBE_END,
                                             parse_test_cell)
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import nbformat
 
-from medfusion_lib.authoring import cell_role, exercise_of, lint_solution, strip_hidden
+from medfusion_lib.authoring import lint_solution
+from medfusion_lib.exercise_regions import strip_hidden
+from medfusion_lib.notebook_schema import cell_role, exercise_of
 from medfusion_lib.errors import UserError
 from medfusion_lib.lessons import Lesson
 

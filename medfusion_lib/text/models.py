@@ -2,8 +2,8 @@
 
 ``text_pipeline(model, features)`` builds ``features -> model`` where
 
-* ``model``: ``"logreg"`` (multinomial logistic regression), ``"linear_svm"`` (``LinearSVC``),
-  ``"naive_bayes"`` (``MultinomialNB``) or ``"random_forest"``;
+* ``model``: a name from :mod:`medfusion_lib.estimators` among ``MODELS`` — ``"logreg"``, ``"linear_svm"``,
+  ``"naive_bayes"`` or ``"random_forest"``, with the text track's settings in ``TEXT_SETTINGS``;
 * ``features``: ``"tfidf"`` (negation-tagged TF-IDF), ``"symptoms"`` (the extracted present/absent/not
   mentioned table) or ``"both"`` (side by side).
 
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
-from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder
-from sklearn.svm import LinearSVC
 
+from medfusion_lib.estimators import make_estimator
 from medfusion_lib.lexicon import SYMPTOMS
 from medfusion_lib.text.features import SymptomFeaturizer, as_text_list, tfidf_pipeline
 
@@ -36,18 +33,19 @@ DEFAULT_GRIDS: dict[str, dict[str, list]] = {
 }
 
 
+#: Where the text track departs from the registry's defaults, and why (sparse TF-IDF, ~10k columns).
+TEXT_SETTINGS: dict[str, dict] = {
+    # saga: lbfgs needs many BLAS-heavy iterations here and crawls on a busy 2-core laptop
+    "logreg": {"C": 3.0, "solver": "saga", "max_iter": 3000},
+    "linear_svm": {"C": 0.3},
+    "naive_bayes": {"alpha": 0.1},
+    "random_forest": {"min_samples_leaf": 1},  # scikit-learn's default, which lesson 03 was written with
+}
+
+
 def make_model(model: str, seed: int = 0):
-    """An unfitted classifier by name (see ``MODELS``)."""
-    if model == "logreg":
-        # saga: lbfgs needs many BLAS-heavy iterations here and crawls on a busy 2-core laptop
-        return LogisticRegression(C=3.0, solver="saga", max_iter=3000, random_state=seed)
-    if model == "linear_svm":
-        return LinearSVC(C=0.3, random_state=seed)
-    if model == "naive_bayes":
-        return MultinomialNB(alpha=0.1)
-    if model == "random_forest":
-        return RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)
-    raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    """An unfitted classifier by registry name (see ``MODELS``), with the text settings above."""
+    return make_estimator(model, seed, allowed=MODELS, **TEXT_SETTINGS.get(model, {}))
 
 
 def make_features(features: str, for_naive_bayes: bool = False):

@@ -70,3 +70,22 @@ def cohort_splits(cohort) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         part = cohort.split(name)
         out[name] = (np.asarray(part.images), np.asarray(part.y, dtype=np.int64))
     return out
+
+
+def film_splits(cohort) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The cohort as PneumoniaMNIST's task: only patients whose diagnosis has a normal or pneumonia film
+    (``data.cohort.REAL_IMAGE_CLASSES``), labelled as MedMNIST does (0 = normal, 1 = pneumonia).
+
+    ``{"train": (uint8 (n, H, W), int64 (n,)), "val": ..., "test": ...}`` — a drop-in synthetic stand-in for
+    :func:`~medfusion_lib.data.medmnist.load_medmnist_npz` when the real file is not on this machine.
+    """
+    from medfusion_lib.data.cohort import REAL_IMAGE_CLASSES
+    from medfusion_lib.data.diagnoses import DIAGNOSES
+
+    # cohort.y indexes DIAGNOSES; -1 marks diagnoses without a film class (dropped)
+    film_label = np.array([REAL_IMAGE_CLASSES.get(d, -1) for d in DIAGNOSES], dtype=np.int64)
+    out = {}
+    for name, (images, y) in cohort_splits(cohort).items():
+        keep = film_label[y] >= 0
+        out[name] = (images[keep], film_label[y[keep]])
+    return out

@@ -5,29 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from medfusion_lib import evaluation
 from medfusion_lib.config import pick_device
+from medfusion_lib.vision.transforms import image_batches
 
 THRESHOLD_CRITERIA = ("balanced_accuracy", "accuracy", "youden")
-
-
-def _batches(data, batch_size: int, size: int | None):
-    """Yield float image batches ``(B, 1, H, W)`` from a NumPy array, a tensor or a Dataset."""
-    if isinstance(data, Dataset):
-        for images, _labels in DataLoader(data, batch_size=batch_size):
-            yield images
-        return
-    if isinstance(data, np.ndarray):
-        from medfusion_lib.vision.transforms import images_to_tensor
-
-        data = images_to_tensor(data, size=size)
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"images must be a NumPy array (N, H, W), a tensor (N, 1, H, W) or a Dataset; "
-                        f"got {type(data).__name__}")
-    for start in range(0, len(data), batch_size):
-        yield data[start:start + batch_size]
 
 
 @torch.no_grad()
@@ -40,7 +23,7 @@ def predict_proba(model: nn.Module, images, batch_size: int = 256, device: str |
     """
     device = pick_device(device)
     model.eval().to(device)
-    out = [model(batch.to(device)).softmax(dim=1).cpu() for batch in _batches(images, batch_size, size)]
+    out = [model(batch.to(device)).softmax(dim=1).cpu() for batch in image_batches(images, batch_size, size)]
     return torch.cat(out).double().numpy()
 
 

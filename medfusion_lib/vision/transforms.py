@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 
@@ -65,6 +66,23 @@ def images_to_tensor(images: np.ndarray, size: int | None = None) -> torch.Tenso
         tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False,
                                antialias=True).clamp_(0.0, 1.0)
     return tensor
+
+
+def image_batches(data, batch_size: int = 256, size: int | None = None):
+    """Yield float image batches ``(B, 1, H, W)`` from uint8 NumPy ``(N, H, W)`` (resized to ``size`` when
+    given), a float tensor ``(N, 1, H, W)`` or a Dataset of ``(image, label)``: what every inference loop over
+    images walks (``predict_proba``, ``extract_embeddings``)."""
+    if isinstance(data, Dataset):
+        for images, _labels in DataLoader(data, batch_size=batch_size):
+            yield images
+        return
+    if isinstance(data, np.ndarray):
+        data = images_to_tensor(data, size=size)
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"images must be a NumPy array (N, H, W), a tensor (N, 1, H, W) or a Dataset; "
+                        f"got {type(data).__name__}")
+    for start in range(0, len(data), batch_size):
+        yield data[start:start + batch_size]
 
 
 def check_batch(x: torch.Tensor, in_channels: int = 1) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Input checks shared by the calibration modules: labels are class indices into the probability columns."""
+"""Input checks shared by the calibration modules and selective prediction: labels are class indices into
+the probability columns."""
 from __future__ import annotations
 
 import numpy as np
