@@ -32,14 +32,17 @@ def show_key_figures(figures: dict, title: str = "Key figures"):
     lines += [f"| {k} | {_fmt(v)} |" for k, v in clean.items()]
     markdown = "\n".join(lines)
     try:
+        from IPython import get_ipython
         from IPython.display import display
-
-        # a list of pairs, not a dict: notebook JSON is written with sorted keys, which would reorder figures
-        display({FIGURES_MIME: {"title": title, "figures": [[k, v] for k, v in clean.items()]},
-                 "text/markdown": markdown,
-                 "text/plain": "\n".join(f"{k}: {_fmt(v)}" for k, v in clean.items())}, raw=True)
-    except ImportError:  # plain Python: just print
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:  # plain Python (a script, the CLI): print the table
         print(markdown)
+        return clean
+    # a list of pairs, not a dict: notebook JSON is written with sorted keys, which would reorder figures
+    display({FIGURES_MIME: {"title": title, "figures": [[k, v] for k, v in clean.items()]},
+             "text/markdown": markdown,
+             "text/plain": "\n".join(f"{k}: {_fmt(v)}" for k, v in clean.items())}, raw=True)
     return clean
 
 

@@ -19,8 +19,16 @@ EXERCISES = sorted((REPO / "exercises").glob("*.ipynb"))
 STUB_MESSAGE = re.compile(r"^(?P<exercise>\S+): write your answer here$")
 
 
-def test_there_are_exercises():
-    assert EXERCISES, "exercises/ is empty; run `medfusion exercises build`"
+def test_every_solution_has_its_generated_exercise_and_nothing_else():
+    solutions = {p.name for p in (REPO / "solutions").glob("*.ipynb")}
+    generated = {p.name for p in EXERCISES}
+    assert solutions, "solutions/ holds no exercise sources"
+    assert generated == solutions, (f"exercises/ must hold exactly one generated copy per solution notebook; missing "
+                                    f"{sorted(solutions - generated)}, extra {sorted(generated - solutions)} — run "
+                                    "`medfusion exercises build`")
+    for path in EXERCISES:
+        meta = nbformat.read(str(path), as_version=4).metadata.get("medfusion", {})
+        assert meta.get("generated_from") == f"solutions/{path.name}", f"{path.name} was not generated from its solution"
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])

@@ -27,20 +27,57 @@ def comparison(splits):
                               progress=False)
 
 
-def test_table_is_tidy_with_cis_tests_and_times(comparison):
+def test_table_is_tidy_with_cis_tests_and_times(comparison, splits):
+    from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
     table = comparison.table
     assert list(table.strategy) == list(SMALL)
     assert list(table.kind) == ["unimodal", "unimodal", "early", "late", "hybrid"]
     for metric in ("macro_f1", "balanced_accuracy", "macro_auc"):
         assert (table[f"{metric}_low"] <= table[metric] + 1e-9).all()
         assert (table[metric] <= table[f"{metric}_high"] + 1e-9).all()
-    assert (table.fit_s >= 0).all() and (table.predict_s >= 0).all()
+        imperfect = table[metric] < 1  # a perfect model's bootstrap CI is the single point 1
+        assert (table[f"{metric}_low"] < table[f"{metric}_high"])[imperfect].all(), f"{metric}: CIs have width"
+    # the point estimates are scikit-learn's scores of the stored test probabilities, not re-derived columns
+    _, y_test = splits["test"]
+    rows = table.set_index("strategy")
+    for name, proba in comparison.proba.items():
+        predicted = proba.argmax(axis=1)
+        assert rows.loc[name, "macro_f1"] == pytest.approx(f1_score(y_test, predicted, average="macro"))
+        assert rows.loc[name, "balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_test, predicted))
+        assert rows.loc[name, "macro_auc"] == pytest.approx(roc_auc_score(y_test, proba, multi_class="ovr"))
+    single_f1 = f1_score(y_test, comparison.proba[comparison.best_single].argmax(1), average="macro")
+    for name, proba in comparison.proba.items():
+        gain = f1_score(y_test, proba.argmax(1), average="macro") - single_f1
+        assert rows.loc[name, "gain_vs_best_single"] == pytest.approx(gain)
+    assert (table.fit_s > 0).all() and (table.predict_s > 0).all() and (table.fit_cpu_s >= 0).all()
     assert table.p_value.between(0, 1).all()
-    best = table.set_index("strategy").loc[comparison.best_single]
+    best = rows.loc[comparison.best_single]
     assert best.gain_vs_best_single == 0 and best.gain_low == 0
 
 
-def test_best_models_are_chosen_on_validation_and_gain_is_reported(comparison):
+class SlowText(UnimodalModel):
+    """The text model, with a fit that takes at least 0.2 s: the table's fit time must see it."""
+
+    def fit(self, data, y):
+        import time
+
+        time.sleep(0.2)
+        return super().fit(data, y)
+
+
+def test_fit_seconds_measure_the_fit(splits):
+    (train, y_train), (val, y_val), (test, y_test) = splits["train"], splits["val"], splits["test"]
+    lineup = {"text_only": UnimodalModel("text"), "slow_text": SlowText("text"), "late_mean": LateFusion("mean")}
+    table = compare_strategies(train, y_train, test, y_test, val, y_val, strategies=lineup, n_boot=20,
+                               progress=False).table.set_index("strategy")
+    # wall-clock comparisons between real fits are noise on a busy machine; the 0.2 s sleep is not
+    assert table.loc["slow_text", "fit_s"] >= 0.2 > table.loc["slow_text", "predict_s"]
+
+
+def test_best_models_are_chosen_on_validation_and_gain_is_reported(comparison, splits):
+    from sklearn.metrics import f1_score
+
     table = comparison.table.set_index("strategy")
     singles = table[table.kind == "unimodal"]
     fusions = table[table.kind != "unimodal"]
@@ -48,8 +85,10 @@ def test_best_models_are_chosen_on_validation_and_gain_is_reported(comparison):
     assert comparison.best_fusion == fusions.val_macro_f1.idxmax()
     gain = comparison.gain
     assert gain["selected_on"] == "validation"
-    assert gain["macro_f1"] == pytest.approx(table.loc[gain["best_fusion"], "macro_f1"]
-                                             - table.loc[gain["best_single"], "macro_f1"])
+    _, y_test = splits["test"]
+    fused = f1_score(y_test, comparison.proba[gain["best_fusion"]].argmax(1), average="macro")
+    single = f1_score(y_test, comparison.proba[gain["best_single"]].argmax(1), average="macro")
+    assert gain["macro_f1"] == pytest.approx(fused - single)
     assert gain["ci_low"] <= gain["macro_f1"] <= gain["ci_high"]
     # the toy modalities are complementary by construction: fusion must win clearly
     assert gain["ci_low"] > 0

@@ -22,6 +22,14 @@ STRATEGIES = {
 }
 
 
+#: What each family's policy sentence must say (the behaviour is tested below: the prior for patients with nothing,
+#: finite probabilities with a modality missing, clear errors for missing='error').
+POLICIES = {"unimodal": "predicts the training class frequencies for a patient without the modality",
+            "early": "imputes an absent modality with its training mean and adds a presence indicator",
+            "late": "combines only the modalities a patient has",
+            "hybrid": "replaces an absent modality with a learned 'missing' embedding"}
+
+
 @pytest.fixture(scope="module")
 def toy():
     data, y = make_toy_modalities(360, seed=1)
@@ -43,7 +51,8 @@ def test_shapes_and_probabilities(name, fitted, toy):
     assert np.all(proba >= 0) and np.allclose(proba.sum(axis=1), 1.0)
     assert model.predict(test).shape == (len(test),)
     assert set(model.predict(test)) <= set(range(4))
-    assert model.missing_policy  # every strategy says what it does about missing modalities
+    # every strategy says in one sentence what it does about missing modalities, and says its family's policy
+    assert POLICIES[name.split("_")[0]] in model.missing_policy, model.missing_policy
 
 
 @pytest.mark.parametrize("name", [n for n in STRATEGIES if n != "unimodal"])

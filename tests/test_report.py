@@ -22,11 +22,14 @@ def test_report_keeps_figure_order_and_marks_failures(tmp_path):
     text = report.read_text()
     assert text.index("| zeta | 0.500 |") < text.index("| alpha | 3 |")
     assert "| 02_b | FAILED | 2.0 |" in text and "ValueError: x" in text
-    assert "not for" in text.lower() or "educational" in text.lower()
+    assert "Semi-synthetic data, educational use only" in text
 
 
 def test_show_key_figures_outside_jupyter_prints_a_table(capsys):
     from medfusion_lib.report import show_key_figures
 
-    cleaned = show_key_figures({"macro-F1": 0.81234, "n": 3, "bad": float("nan")})
+    cleaned = show_key_figures({"macro-F1": 0.81234, "n": 3, "bad": float("nan")}, title="Lesson 99")
     assert cleaned == {"macro-F1": 0.81234, "n": 3, "bad": None}
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["**Lesson 99**", "", "| figure | value |", "|---|---|", "| macro-F1 | 0.812 |", "| n | 3 |",
+                       "| bad | None |"]

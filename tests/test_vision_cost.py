@@ -40,12 +40,12 @@ def test_film_splits_keeps_film_classes_labelled_as_medmnist():
 def test_cost_per_image_reports_positive_times_per_image():
     torch.manual_seed(0)
     model = build_model("compact", width=4)
+    before = [p.detach().clone() for p in model.parameters()]
     cost = cost_per_image(model, size=28, repeats=1, infer_batch=8, train_batch=4)
     assert set(cost) == {"infer_ms_per_image", "train_ms_per_image", "infer_cpu_ms_per_image",
                          "train_cpu_ms_per_image"}
     assert all(v > 0 for v in cost.values())
-    before = [p.detach().clone() for p in model.parameters()]
-    cost_per_image(model, size=28, repeats=1, infer_batch=8, train_batch=4)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "no training step was timed"
     with pytest.raises(ValueError, match="repeats"):
         cost_per_image(model, repeats=0)
+

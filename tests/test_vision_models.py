@@ -83,7 +83,27 @@ def test_train_transform_keeps_shape_range_and_orientation():
     # no vertical flips: the top stays brighter than the bottom in every draw
     assert (outs[:, :, :10].mean(dim=(1, 2, 3)) > outs[:, :, -10:].mean(dim=(1, 2, 3))).all()
     assert not torch.equal(outs[0], outs[1])  # it is random
-    assert RandomGamma(1.4)(torch.full((1, 4, 4), 0.5)).shape == (1, 4, 4)
+
+
+def test_random_gamma_is_a_random_monotone_curve_within_its_range():
+    torch.manual_seed(0)
+    gamma = RandomGamma(1.4)
+    outs = torch.stack([gamma(torch.full((1, 4, 4), 0.5)) for _ in range(200)])
+    assert outs.shape == (200, 1, 4, 4)
+    # one gamma per call, applied to every pixel alike
+    assert torch.allclose(outs, outs[:, :, :1, :1].expand_as(outs))
+    values = outs[:, 0, 0, 0]
+    # 0.5 ** g with g log-uniform in [1/1.4, 1.4]: never outside, both brighter and darker draws occur
+    assert values.min() >= 0.5 ** 1.4 - 1e-6 and values.max() <= 0.5 ** (1 / 1.4) + 1e-6
+    assert (values > 0.5 + 0.05).any() and (values < 0.5 - 0.05).any()
+    assert values.std() > 0.03, "the curve must vary from call to call"
+    ramp = torch.linspace(0, 1, 11).reshape(1, 1, 11)
+    curved = gamma(ramp)
+    assert curved[0, 0, 0] == 0 and curved[0, 0, -1] == 1, "black stays black and white stays white"
+    assert (curved.diff() > 0).all(), "a gamma curve keeps the order of intensities"
+    assert torch.equal(RandomGamma(1.0)(ramp), ramp), "max_gamma=1 switches it off"
+    with pytest.raises(ValueError, match="max_gamma must be >= 1"):
+        RandomGamma(0.5)
 
 
 def test_datasets_yield_float_images_and_int64_labels():
