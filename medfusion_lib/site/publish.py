@@ -1,6 +1,6 @@
 """The notebooks as the site publishes them: a links header on lessons and exercises; solutions without hidden tests.
 
-Hidden tests are removed with the authoring helpers that make the student copies (``strip_hidden``), after the
+Hidden tests are removed with the helper that makes the student copies (``exercise_regions.strip_hidden``), after the
 same lint ``medfusion exercises build`` runs, so the site and the exercises agree on what is secret.
 """
 from __future__ import annotations
