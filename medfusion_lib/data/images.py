@@ -179,7 +179,7 @@ def render_film(diagnosis: str, site: Site, rng: np.random.Generator, size: int 
     img = ndimage.gaussian_filter(img, site.blur * size / 64) if site.blur > 0 else img
     img = np.clip(img, 0, 1) ** site.exposure
     img = img + rng.normal(0, site.noise, img.shape)
-    burn_marker(img, site.marker, size)
+    draw_marker(img, site.marker, size)
     mask = np.zeros(img.shape, dtype=np.uint8)
     if draw_findings:
         for bit, name in enumerate(FINDINGS):
@@ -190,10 +190,10 @@ def render_film(diagnosis: str, site: Site, rng: np.random.Generator, size: int 
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), mask
 
 
-def burn_marker(img: np.ndarray, corner: str, size: int) -> None:
+def draw_marker(img: np.ndarray, corner: str, size: int) -> None:
     """Draw, in place, a bright "L"-shaped side marker in the site's corner (``"tl"``, ``"tr"``, ``"bl"``,
     ``"br"``) of ``img`` (``(size, size)`` float in [0, 1]), as technologists place on films. Public: the
-    hospitals track burns the same marker to show a shortcut."""
+    hospitals track draws the same marker (hospitals.markers.burn_marker) to show a shortcut."""
     m = max(2, size // 16)
     pad = max(1, size // 32)
     r0 = pad if corner[0] == "t" else size - pad - m

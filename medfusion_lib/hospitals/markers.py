@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from medfusion_lib.data.diagnoses import SITES
-from medfusion_lib.data.images import burn_marker  # the generator's own drawing routine
+from medfusion_lib.data.images import draw_marker  # the generator's own drawing routine
 
 CORNERS: tuple[str, ...] = ("tl", "tr", "bl", "br")
 #: Value the generator burns the marker with, on the 0-255 scale.
@@ -32,7 +32,7 @@ def marker_box(corner: str, size: int) -> tuple[int, int, int, int]:
     if corner not in CORNERS:
         raise ValueError(f"corner must be one of {CORNERS}; got {corner!r}")
     blank = np.zeros((size, size))
-    burn_marker(blank, corner, size)
+    draw_marker(blank, corner, size)
     rows, cols = np.nonzero(blank)
     return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
 
@@ -62,7 +62,7 @@ def burn_marker(images: np.ndarray, corner: str) -> np.ndarray:
     images = _check(images).copy()
     r0, r1, c0, c1 = marker_box(corner, images.shape[1])
     blank = np.zeros(images.shape[1:])
-    burn_marker(blank, corner, images.shape[1])
+    draw_marker(blank, corner, images.shape[1])
     on = blank[r0:r1, c0:c1] > 0
     images[:, r0:r1, c0:c1][:, on] = MARKER_VALUE
     return images
