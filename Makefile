@@ -21,11 +21,12 @@ all: run
 
 venv: $(STAMP)
 
-# Reinstall whenever the dependency list changes.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (MedFusion)" >/dev/null
+# .venv is a hard-linked copy of a dependency-only venv cached on this machine under
+# ~/.cache/medfusion/venvs/<hash of the dependency list + Python>, plus this checkout installed editable.
+# A machine without that cache builds it from nothing; a changed dependency list builds a new one (the newest
+# 2 are kept). MEDFUSION_VENV_CACHE=off installs straight into .venv; =DIR moves the cache. See tools/venv.py.
+$(STAMP): pyproject.toml tools/venv.py
+	$(PYTHON) tools/venv.py --venv $(VENV)
 	@touch $@
 
 data: venv

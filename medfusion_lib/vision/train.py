@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from medfusion_lib.atomic import atomic_path
-from medfusion_lib.config import pick_device, progress_bar, seed_everything, torch_threads
+from medfusion_lib.config import TRAIN_THREADS, pick_device, progress_bar, seed_everything, torch_threads
 
 
 @dataclass
@@ -41,7 +41,7 @@ class TrainConfig:
     max_seconds: float | None = None      # stop after the epoch that crosses this wall-clock budget
     seed: int = 0
     device: str | None = None             # None: cuda when present, else cpu
-    num_threads: int | None = None        # CPU threads for torch; None leaves torch's setting alone
+    num_threads: int | None = TRAIN_THREADS  # CPU threads for torch (fixed: same seed, same numbers); None: torch's
     progress: bool = True                 # tqdm bar per epoch
 
     def replace(self, **changes) -> "TrainConfig":
@@ -162,8 +162,9 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None,
             datasets.ImageArrayDataset`). Without ``val_data`` all epochs run and the last weights stay.
         config: a :class:`TrainConfig`; keyword ``overrides`` change single fields (``fit(..., epochs=3)``).
 
-    The same seed, data and config give the same weights (on CPU). ``config.num_threads`` applies inside
-    ``fit`` only: the caller's torch thread count is restored afterwards.
+    The same seed, data and config give the same weights (on CPU), whatever thread count the caller set:
+    ``config.num_threads`` (default ``config.TRAIN_THREADS``) applies inside ``fit`` only, and the caller's torch
+    thread count is restored afterwards.
     """
     config = (config or TrainConfig()).replace(**overrides)
     with torch_threads(config.num_threads) if config.num_threads else contextlib.nullcontext():

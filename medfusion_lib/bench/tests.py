@@ -1,0 +1,100 @@
+"""``medfusion bench tests``: a profile of ``make test`` — per test, per notebook cell and per file.
+
+Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n 2``) with a pytest plugin
+(:mod:`medfusion_lib.bench._pytest_timer`) that records every test phase's duration; the table lists the slowest
+items (setup + call + teardown, so a session fixture's cost shows on the first test that needs it) and the
+slowest files. ``--quick`` profiles a few fast test files instead (a smoke test of the benchmark itself).
+``MEDFUSION_BENCH_TESTS="pytest args"`` profiles any other selection with pytest directly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from medfusion_lib.bench._pytest_timer import TIMES_ENV
+from medfusion_lib.config import repo_root
+
+PLUGIN = "medfusion_lib.bench._pytest_timer"
+QUICK_SELECTION = ("tests/test_claims.py", "tests/test_evaluation.py")
+TOP = 15
+
+
+def _command(quick: bool) -> list[str]:
+    selection = os.environ.get("MEDFUSION_BENCH_TESTS")
+    if selection:
+        return [sys.executable, "-m", "pytest", "-q", *shlex.split(selection)]
+    if quick:
+        return [sys.executable, "-m", "pytest", "-q", *QUICK_SELECTION]
+    return ["make", "--no-print-directory", "test"]
+
+
+def profile(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Items (one per test id, phases summed) and files (items summed per file), slowest first."""
+    items: dict[str, dict] = {}
+    for record in records:
+        item = items.setdefault(record["nodeid"], {"item": record["nodeid"], "seconds": 0.0, "setup": 0.0,
+                                                   "call": 0.0, "teardown": 0.0, "outcome": "passed"})
+        item["seconds"] += record["seconds"]
+        item[record["when"]] += record["seconds"]
+        if record["outcome"] != "passed" and (record["when"] == "call" or record["outcome"] == "failed"):
+            item["outcome"] = record["outcome"]
+    files: dict[str, dict] = defaultdict(lambda: {"seconds": 0.0, "items": 0})
+    for item in items.values():
+        entry = files[item["item"].split("::")[0]]
+        entry["seconds"] += item["seconds"]
+        entry["items"] += 1
+    by_time = lambda row: -row["seconds"]  # noqa: E731
+    item_rows = sorted(({**v, **{k: round(v[k], 2) for k in ("seconds", "setup", "call", "teardown")}}
+                        for v in items.values()), key=by_time)
+    file_rows = sorted(({"file": name, "seconds": round(v["seconds"], 2), "items": v["items"]}
+                        for name, v in files.items()), key=by_time)
+    return item_rows, file_rows
+
+
+def run(quick: bool = False):
+    root = repo_root()
+    with tempfile.TemporaryDirectory(prefix="medfusion-bench-tests-") as tmp:
+        times = Path(tmp) / "times.json"
+        env = {**os.environ, TIMES_ENV: str(times), "MEDFUSION_QUICK": "1", "MEDFUSION_PROGRESS": "0",
+               "PYTEST_ADDOPTS": f"{os.environ.get('PYTEST_ADDOPTS', '')} -p {PLUGIN}".strip()}
+        command = _command(quick)
+        load_before = os.getloadavg()
+        started, cpu_before = time.perf_counter(), os.times()
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        cpu_after = os.times()
+        if not times.is_file():
+            raise RuntimeError(f"{' '.join(command)} wrote no timings (exit {done.returncode}):\n"
+                               f"{(done.stdout + done.stderr)[-2000:]}")
+        result = json.loads(times.read_text())
+    items, files = profile(result["records"])
+    failed = [i["item"] for i in items if i["outcome"] == "failed"]
+    rows = [{"rank": n + 1, "kind": "item", "name": i["item"], "seconds": i["seconds"], "setup": i["setup"]}
+            for n, i in enumerate(items[:TOP])]
+    rows += [{"rank": n + 1, "kind": "file", "name": f["file"], "seconds": f["seconds"], "setup": None}
+             for n, f in enumerate(files[:TOP])]
+    rows.append({"kind": "TOTAL", "name": f"{len(items)} items; command {wall:.0f} s, pytest "
+                                          f"{result['wall_seconds']:.0f} s; exit {done.returncode}",
+                 "seconds": round(wall, 1)})
+    payload = {
+        "command": command,
+        "returncode": done.returncode,
+        "command_seconds": round(wall, 2),
+        "pytest_seconds": result["wall_seconds"],
+        "children_cpu_seconds": round((cpu_after.children_user - cpu_before.children_user)
+                                      + (cpu_after.children_system - cpu_before.children_system), 1),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "items": items,
+        "files": files,
+        "failed": failed,
+        "output_tail": (done.stdout + done.stderr)[-3000:],
+    }
+    return rows, payload

@@ -1,0 +1,84 @@
+"""tools/venv.py, the cached virtualenv behind `make venv`: the key follows the dependency list only, a clone's
+rewritten scripts leave the cache untouched, and only the newest caches are kept."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("medfusion_venv_tool", REPO / "tools" / "venv.py")
+venv_tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(venv_tool)
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools>=68"]
+[project]
+name = "medfusion_lib"
+dependencies = ["numpy>=1.24", "torch>=2.2,<2.15"]
+[project.optional-dependencies]
+site = ["sphinx>=7.2"]
+dev = ["medfusion_lib[site]", "pytest>=7.4"]
+[tool.pytest.ini_options]
+addopts = "-ra"
+"""
+
+
+def _key(tmp_path: Path, text: str) -> tuple[list[str], str]:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    reqs, tables = venv_tool.requirements(path)
+    return reqs, venv_tool.cache_key(tables)
+
+
+def test_requirements_expand_the_self_reference_and_include_the_build_backend(tmp_path):
+    reqs, _ = _key(tmp_path, PYPROJECT)
+    assert sorted(reqs) == sorted(["setuptools>=68", "numpy>=1.24", "torch>=2.2,<2.15", "sphinx>=7.2", "pytest>=7.4"])
+
+
+def test_the_key_follows_dependencies_not_other_settings(tmp_path):
+    _, key = _key(tmp_path, PYPROJECT)
+    assert _key(tmp_path, PYPROJECT.replace('addopts = "-ra"', 'addopts = "-q"'))[1] == key
+    assert _key(tmp_path, PYPROJECT.replace("torch>=2.2,<2.15", "torch>=2.3,<2.15"))[1] != key
+    assert _key(tmp_path, PYPROJECT.replace('"pytest>=7.4"', '"pytest>=8"'))[1] != key
+
+
+def test_a_clone_rewrites_its_scripts_without_touching_the_cache(tmp_path):
+    cache, clone = tmp_path / "cache", tmp_path / "clone"
+    (cache / "bin").mkdir(parents=True)
+    (cache / "lib").mkdir()
+    script = cache / "bin" / "tool"
+    script.write_text(f"#!{cache}/bin/python\nprint('hi')\n")
+    script.chmod(0o755)
+    (cache / "pyvenv.cfg").write_text(f"home = /usr/bin\ncommand = python -m venv {cache}\n")
+    (cache / "lib" / "module.py").write_text("x = 1\n")
+    assert venv_tool.clone(cache, clone, venv_tool.Timer())
+    assert (clone / "bin" / "tool").read_text().startswith(f"#!{clone}/bin/python")
+    assert os.access(clone / "bin" / "tool", os.X_OK)
+    assert script.read_text().startswith(f"#!{cache}/bin/python")  # the cache's copy is as it was
+    assert str(cache) not in (clone / "pyvenv.cfg").read_text()
+    assert (clone / "lib" / "module.py").stat().st_ino == (cache / "lib" / "module.py").stat().st_ino  # linked
+
+
+def test_only_the_newest_caches_are_kept(tmp_path):
+    now = time.time()
+    for age, name in enumerate(["newest", "second", "third", "fourth"]):
+        (tmp_path / name).mkdir()
+        mark = tmp_path / name / venv_tool.MARK
+        mark.write_text("{}")
+        os.utime(mark, (now - 100 * age, now - 100 * age))
+    (tmp_path / "unfinished").mkdir()  # no mark: being built, never evicted here
+    venv_tool.evict(tmp_path, keep_key="fourth")  # the one in use stays even though it is the oldest
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["fourth", "newest", "unfinished"]
+    assert venv_tool.KEEP == 2
+
+
+@pytest.mark.skipif(not (REPO / ".venv" / ".medfusion-venv.json").is_file(), reason="`make venv` did not run here")
+def test_this_checkout_is_what_the_venv_imports():
+    import medfusion_lib
+
+    assert Path(medfusion_lib.__file__).resolve().parent == REPO / "medfusion_lib"

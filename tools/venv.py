@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Create or update the checkout's ``.venv`` from a dependency-only virtualenv cached on this machine.
+
+``make venv`` runs this with the system Python (standard library only: nothing is installed yet).
+
+* **Key.** The cache key hashes the exact dependency list read from ``pyproject.toml`` (``dependencies``,
+  every optional extra, ``build-system.requires``, ``requires-python``) together with the Python version and
+  platform. Editing anything else in ``pyproject.toml`` (pytest settings, say) keeps the key; changing one
+  dependency makes a new one.
+* **Cache.** ``$MEDFUSION_VENV_CACHE`` or ``${XDG_CACHE_HOME:-~/.cache}/medfusion/venvs/<key>`` holds a venv
+  with the dependencies only (never this package: an editable install there would point at one checkout).
+  A machine that never built it builds it from nothing: pip resolves once (``--dry-run --report``), then
+  installs exactly the resolved files with ``--no-deps``. Builds are serialised by a lock; only the newest
+  ``KEEP`` complete caches are kept.
+* **Checkout.** ``.venv`` is a hard-linked copy of the cache (same disk: no extra space, a few seconds) whose
+  scripts are rewritten to name ``.venv``, then ``pip install --no-deps -e .`` makes *this* checkout the one
+  that is imported, and the ``python3`` kernel is registered inside ``.venv``. It is a complete venv of its
+  own: nothing outside the checkout is needed at run time (the grader's sandbox binds ``sys.prefix``), and a
+  later ``pip install`` in it unlinks files rather than writing through to the cache.
+
+``MEDFUSION_VENV_CACHE=off`` skips the cache: a plain ``pip install -e ".[dev]"`` into ``.venv``.
+Timings of each step are printed and written to ``.venv/.medfusion-venv.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: no TOML reader in the standard library, so no cache (plain install)
+    tomllib = None
+
+KEEP = 2            # complete caches kept per machine (the newest by last use)
+FORMAT = 1          # bump when the cache layout or the way it is built changes
+EXTRAS = ("dev",)   # what `make venv` installs besides the runtime dependencies
+KERNEL = ("python3", "Python 3 (MedFusion)")
+MARK = ".complete"  # written last: a cache folder without it is unfinished and rebuilt
+
+
+def log(message: str) -> None:
+    print(f"venv: {message}", flush=True)
+
+
+def requirements(pyproject: Path, extras: tuple[str, ...] = EXTRAS) -> tuple[list[str], dict]:
+    """The requirement strings to install (self-references such as ``medfusion_lib[site]`` expanded to that
+    extra's list) and the dependency tables the cache key is made of."""
+    if tomllib is None:
+        return [], {"pyproject.toml": pyproject.read_text(encoding="utf-8")}
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    project = data["project"]
+    name = re.sub(r"[-_.]+", "-", project["name"]).lower()
+    optional = project.get("optional-dependencies", {})
+    reqs, seen = list(project.get("dependencies", [])), set()
+    todo = list(extras)
+    while todo:
+        extra = todo.pop(0)
+        if extra in seen:
+            continue
+        if extra not in optional:
+            raise SystemExit(f"venv: pyproject.toml has no optional extra {extra!r}")
+        seen.add(extra)
+        for req in optional[extra]:
+            match = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*\[([^\]]*)\]\s*$", req)
+            if match and re.sub(r"[-_.]+", "-", match.group(1)).lower() == name:
+                todo += [e.strip() for e in match.group(2).split(",") if e.strip()]
+            else:
+                reqs.append(req)
+    build = data.get("build-system", {}).get("requires", [])
+    tables = {"dependencies": project.get("dependencies", []), "optional": optional, "build": build,
+              "requires-python": project.get("requires-python"), "extras": list(extras)}
+    return list(dict.fromkeys([*build, *reqs])), tables
+
+
+def cache_key(tables: dict) -> str:
+    """16 hex digits: the dependency tables, this Python and this platform."""
+    blob = json.dumps({"tables": tables, "python": sys.version, "implementation": sys.implementation.name,
+                       "machine": platform.machine(), "system": platform.system(), "format": FORMAT},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_root() -> Path | None:
+    setting = os.environ.get("MEDFUSION_VENV_CACHE", "").strip()
+    if setting.lower() in {"off", "0", "no", "false"}:
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "medfusion" / "venvs"
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def pip(python: Path, *args: str) -> None:
+    run([str(python), "-m", "pip", "--disable-pip-version-check", *args])
+
+
+class Timer:
+    """Named wall-clock steps, printed as they end."""
+
+    def __init__(self):
+        self.steps: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Step:
+            def __enter__(self):
+                self.started = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.steps[name] = round(time.perf_counter() - self.started, 2)
+                if exc[0] is None:
+                    log(f"{name}: {timer.steps[name]:.1f} s")
+
+        return _Step()
+
+
+def build_cache(target: Path, reqs: list[str], timer: Timer) -> None:
+    """A venv at ``target`` with ``reqs`` installed (resolved once, then installed without re-resolving)."""
+    shutil.rmtree(target, ignore_errors=True)
+    with timer("create venv"):
+        run([sys.executable, "-m", "venv", str(target)])
+    python = target / "bin" / "python"
+    report = target / "resolved.json"
+    with timer("resolve (pip --dry-run: index lookups + metadata)"):
+        pip(python, "install", "--quiet", "--dry-run", "--ignore-installed", "--report", str(report), *reqs)
+    resolved = json.loads(report.read_text())["install"]
+    urls = [item["download_info"]["url"] for item in resolved]
+    log(f"{len(urls)} distributions resolved")
+    with timer("install (copy/download + unpack + compile)"):
+        pip(python, "install", "--quiet", "--no-deps", *urls)
+    with timer("pip check"):
+        pip(python, "check")
+
+
+def acquire(lock_path: Path, blocking: bool = True):
+    handle = open(lock_path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def evict(root: Path, keep_key: str) -> None:
+    """Delete all but the ``KEEP`` most recently used complete caches (never ``keep_key``, never one in use)."""
+    complete = sorted((p for p in root.iterdir() if (p / MARK).is_file()),
+                      key=lambda p: (p / MARK).stat().st_mtime, reverse=True)
+    kept = [p for p in complete if p.name == keep_key]
+    for path in complete:
+        if path.name == keep_key:
+            continue
+        if len(kept) < KEEP:
+            kept.append(path)
+            continue
+        handle = acquire(root / f"{path.name}.lock", blocking=False)
+        if handle is None:
+            continue  # being built or cloned right now
+        try:
+            log(f"removing the older cached venv {path}")
+            shutil.rmtree(path, ignore_errors=True)
+            (root / f"{path.name}.lock").unlink(missing_ok=True)
+        finally:
+            handle.close()
+
+
+def rewrite_paths(venv: Path, old: Path) -> int:
+    """Point the copied scripts and activation files at ``venv`` instead of ``old``. Each changed file is
+    written anew (unlink + write), so the hard-linked original in the cache stays as it was."""
+    changed = 0
+    candidates = [venv / "pyvenv.cfg", *(p for p in (venv / "bin").iterdir() if p.is_file() and not p.is_symlink())]
+    for path in candidates:
+        data = path.read_bytes()
+        if str(old).encode() not in data:
+            continue
+        mode = path.stat().st_mode
+        path.unlink()
+        path.write_bytes(data.replace(str(old).encode(), str(venv).encode()))
+        os.chmod(path, mode)
+        changed += 1
+    return changed
+
+
+def clone(cache: Path, venv: Path, timer: Timer) -> bool:
+    """Hard-link ``cache`` to ``venv``; False when that is impossible (another file system)."""
+    with timer("hard-link copy of the cached venv"):
+        done = subprocess.run(["cp", "-al", str(cache), str(venv)], capture_output=True, text=True)
+    if done.returncode != 0:
+        log(f"cannot hard-link the cache here ({done.stderr.strip()[:200]}); installing into .venv instead")
+        shutil.rmtree(venv, ignore_errors=True)
+        return False
+    for name in (MARK, "resolved.json"):
+        (venv / name).unlink(missing_ok=True)
+    rewrite_paths(venv, cache)
+    return True
+
+
+def finish(venv: Path, checkout: Path, timer: Timer) -> None:
+    """This checkout, editable, and the notebook kernel, inside ``venv``."""
+    python = venv / "bin" / "python"
+    with timer("editable install of this checkout (--no-deps)"):
+        pip(python, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(checkout))
+    with timer("register the python3 kernel"):
+        run([str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL[0],
+             "--display-name", KERNEL[1]], stdout=subprocess.DEVNULL)
+
+
+def plain_install(venv: Path, checkout: Path, timer: Timer) -> None:
+    with timer("create venv"):
+        if not (venv / "bin" / "python").exists():
+            run([sys.executable, "-m", "venv", str(venv)])
+    with timer("pip install -e .[dev]"):
+        pip(venv / "bin" / "python", "install", "--quiet", "-e", f"{checkout}[{','.join(EXTRAS)}]")
+    with timer("register the python3 kernel"):
+        run([str(venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL[0],
+             "--display-name", KERNEL[1]], stdout=subprocess.DEVNULL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", default=".venv", help="the checkout's virtualenv (default .venv)")
+    parser.add_argument("--checkout", default=".", help="the checkout to install editable (default .)")
+    parser.add_argument("--print-key", action="store_true", help="print the cache key and exit")
+    args = parser.parse_args(argv)
+    checkout = Path(args.checkout).resolve()
+    venv = Path(os.path.abspath(args.venv))
+    reqs, tables = requirements(checkout / "pyproject.toml")
+    key = cache_key(tables)
+    if args.print_key:
+        print(key)
+        return 0
+    timer, started = Timer(), time.perf_counter()
+    root = cache_root() if tomllib is not None else None
+    record = {"key": key, "cache": None, "cache_hit": None}
+    key_file = venv / ".medfusion-venv.json"
+    current = json.loads(key_file.read_text()).get("key") if key_file.is_file() else None
+    if current == key and (venv / "bin" / "python").exists():
+        log(f"dependencies unchanged (key {key}); refreshing the editable install only")
+        finish(venv, checkout, timer)
+        record.update(json.loads(key_file.read_text()), refreshed=True)
+    elif root is None:
+        log("MEDFUSION_VENV_CACHE=off: plain install into .venv")
+        plain_install(venv, checkout, timer)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        cache = root / key
+        handle = acquire(root / f"{key}.lock")
+        try:
+            hit = (cache / MARK).is_file()
+            log(f"cache {'hit' if hit else 'miss'}: {cache}")
+            if not hit:
+                build_cache(cache, reqs, timer)
+                (cache / MARK).write_text(json.dumps({"key": key, "built_s": timer.steps}, indent=1) + "\n")
+            os.utime(cache / MARK)  # last use, for eviction
+            if venv.is_symlink() or venv.is_file():
+                venv.unlink()
+            with timer("remove the old .venv"):
+                shutil.rmtree(venv, ignore_errors=True)
+            record.update(cache=str(cache), cache_hit=hit)
+            cloned = clone(cache, venv, timer)
+        finally:
+            handle.close()
+        if cloned:
+            finish(venv, checkout, timer)
+        else:
+            plain_install(venv, checkout, timer)
+        evict(root, key)
+    record.update(steps=timer.steps, total_s=round(time.perf_counter() - started, 2))
+    key_file.write_text(json.dumps(record, indent=1) + "\n")
+    log(f"ready in {record['total_s']:.1f} s ({venv})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
