@@ -25,9 +25,18 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def show_key_figures(figures: dict, title: str = "Key figures"):
-    """Display ``figures`` (name -> number or short text) as a table; returns them, cleaned."""
-    clean = {str(k): _clean(v) for k, v in figures.items()}
+def clean_figures(figures: dict) -> dict:
+    """``figures`` with string names and plain values (NumPy scalars unwrapped, nan/inf as ``None``)."""
+    return {str(k): _clean(v) for k, v in figures.items()}
+
+
+def show_key_figures(figures: dict, title: str = "Key figures") -> None:
+    """Display ``figures`` (name -> number or short text) as a table.
+
+    Returns nothing, so a Summary cell that ends with this call shows the table once (a returned dict would be
+    echoed again below it as plain text).
+    """
+    clean = clean_figures(figures)
     lines = [f"**{title}**", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in clean.items()]
     markdown = "\n".join(lines)
@@ -38,12 +47,11 @@ def show_key_figures(figures: dict, title: str = "Key figures"):
         get_ipython = None
     if get_ipython is None or get_ipython() is None:  # plain Python (a script, the CLI): print the table
         print(markdown)
-        return clean
+        return
     # a list of pairs, not a dict: notebook JSON is written with sorted keys, which would reorder figures
     display({FIGURES_MIME: {"title": title, "figures": [[k, v] for k, v in clean.items()]},
              "text/markdown": markdown,
              "text/plain": "\n".join(f"{k}: {_fmt(v)}" for k, v in clean.items())}, raw=True)
-    return clean
 
 
 def read_key_figures(notebook_path: str | Path) -> list[dict]:

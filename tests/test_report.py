@@ -26,10 +26,13 @@ def test_report_keeps_figure_order_and_marks_failures(tmp_path):
 
 
 def test_show_key_figures_outside_jupyter_prints_a_table(capsys):
-    from medfusion_lib.report import show_key_figures
+    import numpy as np
 
-    cleaned = show_key_figures({"macro-F1": 0.81234, "n": 3, "bad": float("nan")}, title="Lesson 99")
-    assert cleaned == {"macro-F1": 0.81234, "n": 3, "bad": None}
+    from medfusion_lib.report import clean_figures, show_key_figures
+
+    figures = {"macro-F1": 0.81234, "n": np.int64(3), "bad": float("nan")}
+    assert show_key_figures(figures, title="Lesson 99") is None  # nothing for a notebook to echo a second time
+    assert clean_figures(figures) == {"macro-F1": 0.81234, "n": 3, "bad": None}
     printed = capsys.readouterr().out.splitlines()
     assert printed == ["**Lesson 99**", "", "| figure | value |", "|---|---|", "| macro-F1 | 0.812 |", "| n | 3 |",
                        "| bad | None |"]
