@@ -173,3 +173,11 @@ def test_cli_build_then_info(tmp_path):
     assert "bacterial_pneumonia" in info.stdout and "Riverside" in info.stdout
     assert (out / "grid.png").read_bytes()[:4] == b"\x89PNG"
     shutil.rmtree(out)
+
+
+def test_default_size_follows_the_source():
+    from medfusion_lib.data.cohort import DEFAULT_N_PATIENTS, default_n_patients
+
+    # real-image mode pairs every patient with a distinct real normal film: 4,000 would not fit the 1,583 there are
+    assert default_n_patients("synthetic") == DEFAULT_N_PATIENTS
+    assert default_n_patients("pneumoniamnist") == 2400

@@ -53,14 +53,14 @@ def _build(args) -> int:
     import time
 
     from medfusion_lib.config import datasets_dir
-    from medfusion_lib.data.cohort import DEFAULT_N_PATIENTS, build_cohort, generator_fingerprint
+    from medfusion_lib.data.cohort import build_cohort, default_n_patients, generator_fingerprint
 
     if args.source == "synthetic" and args.medmnist_npz is not None:
         raise UserError("--medmnist-npz goes with --source pneumoniamnist")
     if args.medmnist_npz is not None and not args.medmnist_npz.is_file():
         raise UserError(f"--medmnist-npz {args.medmnist_npz}: no such file")
     out = args.out or datasets_dir() / ("default" if args.source == "synthetic" else args.source)
-    n_patients = args.n_patients or (DEFAULT_N_PATIENTS if args.source == "synthetic" else 2400)
+    n_patients = args.n_patients or default_n_patients(args.source)
     wanted = {"n_patients": n_patients, "seed": args.seed, "source": args.source,
               "generator": generator_fingerprint()}
     if args.image_size is not None:

@@ -23,6 +23,8 @@ from medfusion_lib.errors import UserError
 
 SOURCES = ("synthetic", "pneumoniamnist")
 DEFAULT_N_PATIENTS = 4000
+#: Real-image mode pairs each patient with a distinct real film; 2,400 fits the 1,583 normal films of PneumoniaMNIST.
+DEFAULT_N_PATIENTS_REAL = 2400
 DEFAULT_IMAGE_SIZE = 64
 LABEL_NOISE_RATE = 0.03
 SPLIT_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
@@ -166,10 +168,17 @@ def _vitals(diagnosis: str, rng: np.random.Generator) -> dict[str, float]:
             "resp_rate": int(round(resp_rate)), "spo2": int(round(spo2))}
 
 
-def generate_cohort(n_patients: int = DEFAULT_N_PATIENTS, seed: int = 0, image_size: int | None = None,
+def default_n_patients(source: str) -> int:
+    """The cohort size used when none is asked for: 4,000 synthetic patients, 2,400 with real films."""
+    return DEFAULT_N_PATIENTS_REAL if source == "pneumoniamnist" else DEFAULT_N_PATIENTS
+
+
+def generate_cohort(n_patients: int | None = None, seed: int = 0, image_size: int | None = None,
                     source: str = "synthetic", medmnist_npz: str | Path | None = None,
                     progress: bool = False) -> Cohort:
-    """Generate a cohort in memory (see ``build_cohort`` to write it to disk)."""
+    """Generate a cohort in memory (see ``build_cohort`` to write it to disk); ``n_patients`` defaults to
+    ``default_n_patients(source)``."""
+    n_patients = default_n_patients(source) if n_patients is None else n_patients
     _check_params(n_patients, seed, image_size, source)
     real = None
     classes = DIAGNOSES
@@ -317,11 +326,12 @@ def _check_writable(out_dir: Path) -> None:
         raise UserError(f"cannot write to {out_dir} ({exc.strerror or exc}); choose a writable --out folder") from None
 
 
-def build_cohort(out_dir: str | Path | None = None, n_patients: int = DEFAULT_N_PATIENTS, seed: int = 0,
+def build_cohort(out_dir: str | Path | None = None, n_patients: int | None = None, seed: int = 0,
                  image_size: int | None = None, source: str = "synthetic",
                  medmnist_npz: str | Path | None = None, progress: bool = False) -> Path:
     """Generate a cohort and write it to ``out_dir`` (default ``datasets/default``); returns the folder."""
     out_dir = Path(out_dir) if out_dir is not None else datasets_dir() / "default"
+    n_patients = default_n_patients(source) if n_patients is None else n_patients
     _check_params(n_patients, seed, image_size, source)
     _check_writable(out_dir)
     cohort = generate_cohort(n_patients, seed, image_size, source, medmnist_npz, progress=progress)
