@@ -228,3 +228,29 @@ def test_cache_key_follows_the_code(tiny, monkeypatch, tmp_path):
     assert cache.cache_path(data.cohort, PretrainSettings(), 0) == before, "the same code finds its cache"
     copy.write_text(copy.read_text() + "\n# the loss changed\n")
     assert cache.cache_path(data.cohort, PretrainSettings(), 0) != before, "other code must not read it"
+
+
+def test_bench_pretrain_writes_the_keys_its_readers_use(tiny, monkeypatch):
+    """``bench pretrain`` in quick mode on the tiny cohort and encoder (the full run is `medfusion bench pretrain`)."""
+    from medfusion_lib.bench import pretrain as bench
+    from medfusion_lib.pretrain import cache, data as data_module, probe
+
+    data, encoders = tiny
+    monkeypatch.setattr(data_module, "paired_data", lambda **kwargs: data)
+    real = probe.supervised_cnn  # one short epoch per supervised model: this test reads keys, not scores
+    monkeypatch.setattr(probe, "supervised_cnn",
+                        lambda *args, **kwargs: real(*args, **{**kwargs, "epochs": 1, "min_steps": 1, "size": 16}))
+    monkeypatch.setattr(cache, "pretrained_encoders",
+                        lambda *args, **kwargs: (encoders, {"cached": True, "seconds": 0.0}))
+    rows, payload = bench.run(quick=True)
+    assert rows and all("part" in row for row in rows)
+    assert 0 <= payload["zero_shot"]["macro_f1"] <= 1
+    assert set(payload["linear_probe"]["macro_f1"]) == {"1%", "10%", "100%"}
+    assert 0 <= payload["supervised"]["macro_f1"] <= 1
+    for k in ("recall_at_1", "recall_at_5"):
+        assert set(payload["retrieval"][k]) == {"image_to_text", "text_to_image"}
+    assert {"macro_f1", "train_seconds"} <= set(payload["vit"]) and {"macro_f1", "train_seconds"} <= set(payload["cnn"])
+    assert payload["leakage"]["naming_diagnosis_after_masking"] == 0
+    assert {"pretrain_s", "supervised_s", "vit_s", "total_s"} <= set(payload["times"])
+    assert payload["targets"]["probe_10pct_gap"] == pytest.approx(
+        payload["supervised"]["macro_f1"] - payload["linear_probe"]["macro_f1"]["10%"])

@@ -24,6 +24,7 @@ import time
 ZERO_SHOT_TARGET = 0.45
 PROBE_GAP_TARGET = 0.05
 SEED = 0
+QUICK_MIN_STEPS = 20
 
 
 def _pct(fraction: float) -> str:
@@ -35,7 +36,8 @@ def run(quick: bool = False):
     from medfusion_lib.pretrain.cache import pretrained_encoders
     from medfusion_lib.pretrain.data import paired_data
     from medfusion_lib.pretrain.leakage import leakage_report
-    from medfusion_lib.pretrain.probe import FRACTIONS, probe_curve, supervised_at_equal_time, supervised_cnn
+    from medfusion_lib.pretrain.probe import (FRACTIONS, MIN_STEPS, probe_curve, supervised_at_equal_time,
+                                              supervised_cnn)
     from medfusion_lib.pretrain.retrieval import retrieval_report
     from medfusion_lib.pretrain.train import PretrainSettings
     from medfusion_lib.pretrain.zero_shot import chance_macro_f1, zero_shot_proba
@@ -66,7 +68,8 @@ def run(quick: bool = False):
     epochs = 4 if quick else 8
     supervised = {}
     for fraction in FRACTIONS:
-        trained = supervised_cnn(splits, fraction, epochs=epochs, width=settings.width, seed=SEED)
+        trained = supervised_cnn(splits, fraction, epochs=epochs, width=settings.width, seed=SEED,
+                                 min_steps=QUICK_MIN_STEPS if quick else MIN_STEPS)
         supervised[_pct(fraction)] = {"macro_f1": trained.evaluate(*splits["test"])["macro_f1"],
                                       "train_seconds": trained.history.train_seconds,
                                       "n_labelled": int(round(fraction * len(data.y["train"]))) if fraction < 1
@@ -122,7 +125,8 @@ def run(quick: bool = False):
         "linear_probe": {"macro_f1": probe_f1,
                          "n_labelled": {_pct(r.fraction): int(r.n_labelled) for r in probes.itertuples()},
                          "macro_f1_sd": {_pct(r.fraction): float(r.macro_f1_sd) for r in probes.itertuples()}},
-        "supervised": {"macro_f1": cnn_f1, "width": settings.width, "epochs": epochs, "by_fraction": supervised},
+        "supervised": {"macro_f1": cnn_f1, "width": settings.width, "epochs": len(cnn.history.rows),
+                       "by_fraction": supervised},
         "supervised_default_recipe": default_recipe,
         "retrieval": {"recall_at_1": {d: retrieval[d][1] for d in ("image_to_text", "text_to_image")},
                       "recall_at_5": {d: retrieval[d][5] for d in ("image_to_text", "text_to_image")},

@@ -21,7 +21,8 @@ class PairedData:
     images: dict[str, np.ndarray]         # split -> (n, H, W) uint8
     texts: dict[str, list[str]]           # split -> n raw narratives (masking happens inside pre-training)
     y: dict[str, np.ndarray]              # split -> (n,) int64 class indices into ``classes``
-    rows: dict[str, np.ndarray]           # split -> (n,) row numbers in ``cohort``
+    rows: dict[str, np.ndarray]           # split -> (n,) row numbers in ``source``
+    source: object = None                 # the cohort before quick-mode subsampling (it keeps the finding masks)
 
     def image_splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{"train": (images, y), "val": ..., "test": ...}`` for the supervised recipe."""
@@ -30,7 +31,7 @@ class PairedData:
     def masks(self, split: str) -> np.ndarray:
         """``(n, H, W)`` bool: where the generator drew any finding on each film of ``split`` (synthetic cohorts
         only; a real-image cohort raises a clear error)."""
-        return self.cohort.finding_masks()[self.rows[split]]
+        return (self.source if self.source is not None else self.cohort).finding_masks()[self.rows[split]]
 
     def sizes(self) -> dict[str, int]:
         return {s: len(self.y[s]) for s in SPLITS}
@@ -45,6 +46,7 @@ def paired_data(cohort=None, quick: bool = False, seed: int = 0) -> PairedData:
         from medfusion_lib.data import load_cohort
 
         cohort = load_cohort()
+    source = cohort
     if quick:
         cohort = subsample_cohort(cohort, QUICK_SIZES, seed=seed)
     y, classes = cohort_labels(cohort)
@@ -52,6 +54,9 @@ def paired_data(cohort=None, quick: bool = False, seed: int = 0) -> PairedData:
     narratives = cohort.patients["narrative"].to_numpy(dtype=object)
     images = np.asarray(cohort.images)
     parts = {s: np.flatnonzero(split == s) for s in SPLITS}
+    row_of = {pid: i for i, pid in enumerate(source.patients["patient_id"])}
+    ids = cohort.patients["patient_id"].to_numpy()
+    rows = {s: np.array([row_of[pid] for pid in ids[i]], dtype=np.int64) for s, i in parts.items()}
     return PairedData(cohort, classes, {s: images[i] for s, i in parts.items()},
                       {s: narratives[i].tolist() for s, i in parts.items()}, {s: y[i] for s, i in parts.items()},
-                      parts)
+                      rows, source)

@@ -64,25 +64,38 @@ def probe_curve(X_train, y_train, X_test, y_test, fractions: Sequence[float] = F
 
 
 def supervised_cnn(splits: dict, fraction: float = 1.0, epochs: int = 8, size: int = 32, width: int = 8,
-                   seed: int = 0, architecture: str = "compact", **model_kwargs):
-    """The course's image recipe trained on a stratified ``fraction`` of ``splits["train"]`` (``val`` as given),
-    for ``epochs`` or at least :data:`MIN_STEPS` optimiser steps (batches of 64), whichever is more.
-    Returns the :class:`~medfusion_lib.vision.recipe.TrainedImageModel` (``.history.train_seconds`` is the wall
-    time). ``architecture="vit"`` trains the vision transformer with the same entry point."""
-    from medfusion_lib.vision.recipe import default_config, train_image_model
+                   seed: int = 0, architecture: str = "compact", min_steps: int = MIN_STEPS, **model_kwargs):
+    """The course's image recipe (:func:`medfusion_lib.vision.recipe.default_config`, the X-ray augmentation,
+    :func:`medfusion_lib.vision.train.fit`) trained on a stratified ``fraction`` of ``splits["train"]`` for
+    ``epochs`` or at least ``min_steps`` optimiser steps (batches of 64), whichever is more. Returns a
+    :class:`~medfusion_lib.vision.recipe.TrainedImageModel` (``.history.train_seconds`` is the wall time).
+
+    No validation pass runs per epoch (the recipe keeps the last epoch anyway), so a 1 % model trained for many
+    short epochs does not spend its time scoring validation films. ``architecture="vit"`` trains the vision
+    transformer with the same entry point.
+    """
+    from medfusion_lib.config import seed_everything
+    from medfusion_lib.vision.datasets import ImageArrayDataset
+    from medfusion_lib.vision.models import build_model
+    from medfusion_lib.vision.recipe import TrainedImageModel, default_config
+    from medfusion_lib.vision.train import fit
+    from medfusion_lib.vision.transforms import train_transform
 
     x, y = splits["train"]
     idx = labelled_subset(y, fraction, seed)
-    # a handful of labelled films makes one batch per epoch: train for at least MIN_STEPS optimiser steps
-    steps_per_epoch = max(1, len(idx) // 64)
-    epochs = max(epochs, math.ceil(MIN_STEPS / steps_per_epoch))
-    config = default_config(epochs=epochs, seed=seed, progress=False, num_threads=1)
+    # a handful of labelled films makes one batch per epoch: train for at least min_steps optimiser steps
+    config = default_config(seed=seed, progress=False, num_threads=1)
+    steps_per_epoch = max(1, len(idx) // config.batch_size)
+    config = config.replace(epochs=max(epochs, math.ceil(min_steps / steps_per_epoch)))
+    num_classes = int(np.max(y)) + 1
     if architecture == "compact":
         model_kwargs.setdefault("width", width)
     elif architecture == "vit":
         model_kwargs.setdefault("image_size", size)
-    return train_image_model({"train": (x[idx], y[idx]), "val": splits["val"]}, architecture, config,
-                             size=size, num_classes=int(np.max(y)) + 1, **model_kwargs)
+    seed_everything(seed)  # the initial weights are part of the run
+    model = build_model(architecture, num_classes=num_classes, **model_kwargs)
+    history = fit(model, ImageArrayDataset(x[idx], y[idx], transform=train_transform(), size=size), None, config)
+    return TrainedImageModel(model, history, num_classes, None, size)
 
 
 def seconds_per_epoch(architecture: str, n_films: int, size: int = 32, batch_size: int = 64, steps: int = 3,
@@ -116,12 +129,13 @@ def seconds_per_epoch(architecture: str, n_films: int, size: int = 32, batch_siz
     return (time.perf_counter() - started) / steps * (n_films / batch_size)
 
 
-def supervised_at_equal_time(splits: dict, seconds: float, architecture: str = "vit", size: int = 32,
-                             seed: int = 0, max_epochs: int = 60, **model_kwargs):
-    """Train ``architecture`` with :func:`supervised_cnn` for as many epochs as fit in ``seconds`` (at least one),
-    estimated with :func:`seconds_per_epoch`; the one-cycle schedule then runs to its end as for the CNN."""
-    n = len(splits["train"][1])
+def supervised_at_equal_time(splits: dict, seconds: float, architecture: str = "vit", fraction: float = 1.0,
+                             size: int = 32, seed: int = 0, max_epochs: int = 60, **model_kwargs):
+    """Train ``architecture`` with :func:`supervised_cnn` on ``fraction`` of the labels for as many epochs as fit
+    in ``seconds`` (at least one), estimated with :func:`seconds_per_epoch`; the one-cycle schedule then runs to
+    its end as for the CNN."""
+    n = len(labelled_subset(splits["train"][1], fraction, seed))
     per_epoch = seconds_per_epoch(architecture, n, size, **model_kwargs)
     epochs = int(min(max_epochs, max(1, round(seconds / per_epoch))))
-    return supervised_cnn(splits, 1.0, epochs=epochs, size=size, seed=seed, architecture=architecture,
-                          **model_kwargs)
+    return supervised_cnn(splits, fraction, epochs=epochs, size=size, seed=seed, architecture=architecture,
+                          min_steps=0, **model_kwargs)
