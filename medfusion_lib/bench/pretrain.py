@@ -24,7 +24,7 @@ import time
 ZERO_SHOT_TARGET = 0.45
 PROBE_GAP_TARGET = 0.05
 SEED = 0
-QUICK_MIN_STEPS = 20
+QUICK_MIN_STEPS = 12
 
 
 def _pct(fraction: float) -> str:

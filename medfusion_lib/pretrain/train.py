@@ -50,7 +50,7 @@ class PretrainSettings:
     @classmethod
     def for_mode(cls, quick: bool, **changes) -> "PretrainSettings":
         """Full mode, or quick mode's shorter schedule (the quick cohort is also smaller)."""
-        return dataclasses.replace(cls(epochs=6) if quick else cls(), **changes)
+        return dataclasses.replace(cls(epochs=8) if quick else cls(), **changes)
 
 
 @dataclass
