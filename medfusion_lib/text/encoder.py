@@ -28,6 +28,25 @@ def _terms(text: str, bigrams: bool) -> list[str]:
     return words + ([f"{a} {b}" for a, b in zip(words, words[1:])] if bigrams else [])
 
 
+def narrative_terms(texts: Sequence[str], bigrams: bool = True) -> list[list[str]]:
+    """The encoder's terms of each narrative: words (negated mentions tagged ``neg_``) and, with ``bigrams``,
+    adjacent word pairs. Other models that embed narratives the same way (image–text pre-training) use it."""
+    return [_terms(text, bigrams) for text in as_text_list(texts)]
+
+
+def build_vocabulary(term_lists: Sequence[Sequence[str]], min_count: int = 2) -> dict[str, int]:
+    """Term -> id for terms in at least ``min_count`` texts; ids start at 2 (0 = ``PAD``, 1 = ``UNK``)."""
+    counts = Counter(t for terms in term_lists for t in set(terms))
+    return {t: i + 2 for i, t in enumerate(sorted(t for t, c in counts.items() if c >= min_count))}
+
+
+def bag_inputs(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Term-id lists (one per text) -> ``(ids (total,), offsets (batch,))`` for ``nn.EmbeddingBag``."""
+    lengths = [len(row) for row in rows]
+    offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)[:-1]]), dtype=torch.long)
+    return torch.tensor([t for row in rows for t in row], dtype=torch.long), offsets
+
+
 class _BagModel(nn.Module):
     def __init__(self, n_terms: int, dim: int, n_classes: int):
         super().__init__()
@@ -76,10 +95,7 @@ class TextEncoder(BaseEstimator, ClassifierMixin):
         """(chunk, flat ids (total,), offsets (batch,)) for ``nn.EmbeddingBag``, in the order of ``idx``."""
         for start in range(0, len(idx), self.batch_size):
             chunk = idx[start:start + self.batch_size]
-            lengths = [len(rows[i]) for i in chunk]
-            offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)[:-1]]), dtype=torch.long)
-            ids = torch.tensor([t for i in chunk for t in rows[i]], dtype=torch.long)
-            yield chunk, (ids, offsets)
+            yield chunk, bag_inputs([rows[i] for i in chunk])
 
     # -- training -----------------------------------------------------------------------------------
     def fit(self, X, y, progress: bool = False):
@@ -99,9 +115,8 @@ class TextEncoder(BaseEstimator, ClassifierMixin):
         self.classes_ = np.unique(y)
         y_index = np.searchsorted(self.classes_, y)
         term_lists = [_terms(text, self.bigrams) for text in texts]
-        counts = Counter(t for terms in term_lists for t in set(terms))
-        terms = sorted(t for t, c in counts.items() if c >= self.min_count)
-        self.vocabulary_ = {t: i + 2 for i, t in enumerate(terms)}
+        self.vocabulary_ = build_vocabulary(term_lists, self.min_count)
+        terms = list(self.vocabulary_)
         generator = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         self.model_ = _BagModel(len(terms) + 2, self.dim, len(self.classes_))

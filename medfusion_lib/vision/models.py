@@ -165,8 +165,14 @@ def _torchvision_classifier(name: str, backbone: nn.Module, num_classes: int, in
 
 def build_model(name: str = "compact", **kwargs) -> ImageClassifier:
     """One of :data:`ARCHITECTURES` by name: ``"compact"`` (:class:`CompactCNN`), ``"resnet18"``
-    (:func:`resnet18_small`) or ``"vgg11"`` (:func:`vgg11_small`); ``kwargs`` go to the factory."""
+    (:func:`resnet18_small`) or ``"vgg11"`` (:func:`vgg11_small`); ``kwargs`` go to the factory.
+    ``"vit"`` builds lesson 16's :class:`~medfusion_lib.vision.vit.VisionTransformer` (a fixed input size, so it
+    is not in :data:`ARCHITECTURES`, which lessons loop over at any size)."""
     factories = {"compact": CompactCNN, "resnet18": resnet18_small, "vgg11": vgg11_small}
+    if name == "vit":
+        from medfusion_lib.vision.vit import VisionTransformer  # vit imports this module: import when asked
+
+        return VisionTransformer(**kwargs)
     if name not in factories:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
     return factories[name](**kwargs)
