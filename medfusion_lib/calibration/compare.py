@@ -84,8 +84,10 @@ def calibration_report(models: Mapping[str, object], val, y_val, test, y_test, n
                        n_splits: int = 5, n_draws: int | None = None) -> CalibrationReport:
     """Calibrate every fitted model on (val, y_val), choose a calibrator per model on validation, score on test.
 
-    ``y_val``/``y_test`` are class labels of the models' ``classes_``. ``n_draws`` (default ``max(50, n_boot //
-    5)``) label draws give the noise floors and p-values. Table columns: ``strategy, temperature, accuracy,
+    ``y_val``/``y_test`` are class labels of the models' ``classes_``. ``candidates``, ``criterion`` and
+    ``n_splits`` go to :func:`~medfusion_lib.calibration.calibrators.select_calibrator`. ``n_draws`` (default
+    ``max(50, n_boot // 5)``) label draws give the noise floors and p-values (the smallest p-value possible is
+    ``1 / (n_draws + 1)``). Table columns: ``strategy, temperature, accuracy,
     ece_before(_low/_high), ece_after(_low/_high)`` (temperature), ``floor, floor_low, floor_high`` (floor of the
     temperature-scaled confidences), ``ece_quantile_*, classwise_*, brier_*, nll_*, val_nll_*``,
     ``meets_target`` (temperature); ``calibrator, cv_score, accuracy_chosen, ece_chosen(_low/_high),
