@@ -60,6 +60,26 @@ def test_calibration_keys(payload):
         assert entry["meets_target"] == (entry["ece_after"] <= entry["ece_before"] / 2 or entry["ece_after"] <= 0.02)
 
 
+def test_calibrator_choice_noise_floor_and_status(payload):
+    from medfusion_lib.calibration import CANDIDATES, STATUSES, status_of
+
+    fusion = {k: v for k, v in payload["calibration"].items() if v["kind"] != "unimodal"}
+    for name, entry in payload["calibration"].items():
+        for key in ("calibrator", "ece_after_chosen", "ece_after_chosen_ci_low", "ece_after_chosen_ci_high",
+                    "meets_target_chosen", "noise_floor_before", "noise_floor_before_high", "p_value_before",
+                    "p_value_after", "p_value_chosen", "debiased_ece_before", "debiased_ece_after",
+                    "debiased_ece_chosen", "ece_sweep_before", "ece_sweep_chosen", "status", "cv_nll"):
+            assert key in entry, f"calibration.{name}.{key} missing"
+        assert set(entry["cv_nll"]) == set(CANDIDATES)
+        assert entry["calibrator"] == min(entry["cv_nll"], key=entry["cv_nll"].get)   # chosen on validation
+        assert entry["status"] in STATUSES and entry["status"] == status_of(entry)
+        assert 0 < entry["p_value_before"] <= 1 and entry["noise_floor_before_low"] <= entry["noise_floor_before_high"]
+        assert entry["debiased_ece_before"] <= entry["l2_plugin_before"] + 1e-12
+    counts = payload["fusion_strategies_meeting_target"]
+    assert counts["of"] == len(fusion) == sum(payload["fusion_status"].values())
+    assert counts["temperature"] == sum(v["meets_target"] for v in fusion.values())
+
+
 def test_missing_modality_and_expert_keys(payload):
     rises = payload["missing_modality"]["confidence_rises"]
     assert set(rises) == {"early_logreg", "late_mean", "late_confidence", "late_stacking", "hybrid_concat"}

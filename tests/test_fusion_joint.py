@@ -67,6 +67,30 @@ def test_same_seed_same_model():
     assert np.array_equal(a.predict_proba(train), b.predict_proba(train))
 
 
+def test_runs_on_its_threads_and_restores_the_callers(monkeypatch):
+    import torch
+
+    from medfusion_lib.fusion import joint
+
+    seen = []
+    original = joint.FilmJointNet.forward_all
+    monkeypatch.setattr(joint.FilmJointNet, "forward_all",
+                        lambda self, xs, present: (seen.append(torch.get_num_threads()), original(self, xs, present))[1])
+    train, y = _data(40, 4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = PixelJointFusion(size=SIZE, width=2, hidden=4, num_epochs=1, seed=0, num_threads=1).fit(train, y)
+        model.predict_proba(train)
+        assert seen and set(seen) == {1}           # every forward pass, training and prediction
+        assert torch.get_num_threads() == 2        # the caller's setting is back
+        seen.clear()
+        PixelJointFusion(size=SIZE, width=2, hidden=4, num_epochs=1, seed=0, num_threads=None).fit(train, y)
+        assert set(seen) == {2}                    # None leaves the caller's setting alone
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_missing_modalities_and_validation(fitted):
     test, _ = _data(10, 4)
     proba = fitted.predict_proba(test.with_missing("image", 1.0))

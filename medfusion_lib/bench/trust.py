@@ -7,8 +7,12 @@ the default line-up once, on demand, so sections share them. Another section (e.
 more entry in ``SECTIONS``.
 
 - ``calibration.<strategy>``: temperature fitted on validation NLL; test ECE before/after (15 equal-width bins)
-  with 95 % bootstrap CIs (``ece_ci_low/high`` are the interval *after* scaling), the noise floor, Brier, NLL,
-  and whether the target is met (ECE at least halved or at most 0.02).
+  with 95 % bootstrap CIs (``ece_ci_low/high`` are the interval *after* scaling), Brier, NLL, and whether the
+  target is met (ECE at least halved or at most 0.02). Also the calibrator chosen on validation by 5-fold CV
+  (``calibrator``, ``cv_nll``, ``ece_after_chosen`` with its CI), and for the raw / temperature-scaled / chosen
+  probabilities the noise floor band of a perfectly calibrated model at this test size (``noise_floor*``), the
+  consistency p-value, Kumar et al.'s debiased L2 ECE and Roelofs et al.'s sweep ECE; ``status`` says why a
+  strategy misses the target (already calibrated / at the noise floor) or that it truly misses.
 - ``expert_calibration.<late rule>``: temperatures per expert *before* fusion; fused test ECE that way versus
   after fusion; the fraction of diagnoses that change.
 - ``missing_modality.confidence_rises.<strategy>``: {image, text}: the fraction of test patients whose fused
@@ -72,12 +76,14 @@ class TrustContext:
 
     @cached_property
     def calibration(self):
-        """(table, scaled models) from :func:`medfusion_lib.calibration.calibrate_strategies`."""
-        from medfusion_lib.calibration import calibrate_strategies
+        """:class:`~medfusion_lib.calibration.CalibrationReport` of the line-up (calibrators fitted and chosen
+        on validation only, scored once on test)."""
+        from medfusion_lib.calibration import calibration_report
 
         feats = self.feats
-        return calibrate_strategies(self.models, feats.val, feats.y_val, feats.test, feats.y_test,
-                                    n_boot=200 if self.quick else 1000, seed=self.seed)
+        return calibration_report(self.models, feats.val, feats.y_val, feats.test, feats.y_test,
+                                  n_boot=200 if self.quick else 1000, seed=self.seed,
+                                  n_splits=3 if self.quick else 5)
 
     def kind(self, name: str) -> str:
         from medfusion_lib.fusion.compare import kind_of
@@ -85,24 +91,45 @@ class TrustContext:
         return kind_of(self.models[name])
 
 
+#: payload key -> calibration_report column, where the name differs (the issue's names come first).
+PAYLOAD_NAMES = {"ece_ci_low": "ece_after_low", "ece_ci_high": "ece_after_high",
+                 "ece_before_ci_low": "ece_before_low", "ece_before_ci_high": "ece_before_high",
+                 "noise_floor": "floor_after", "noise_floor_low": "floor_after_low",
+                 "noise_floor_high": "floor_after_high", "noise_floor_before": "floor_before",
+                 "noise_floor_before_low": "floor_before_low", "noise_floor_before_high": "floor_before_high",
+                 "ece_after_chosen": "ece_chosen", "ece_after_chosen_ci_low": "ece_chosen_low",
+                 "ece_after_chosen_ci_high": "ece_chosen_high", "noise_floor_chosen_high": "floor_chosen_high",
+                 "classwise_ece_before": "classwise_before", "classwise_ece_after": "classwise_after",
+                 "debiased_ece_before": "debiased_before", "debiased_ece_after": "debiased_after",
+                 "debiased_ece_chosen": "debiased_chosen", "ece_sweep_before": "sweep_before",
+                 "ece_sweep_after": "sweep_after", "ece_sweep_chosen": "sweep_chosen"}
+
+
+def _ci(estimate: float, low: float, high: float) -> str:
+    return f"{estimate:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def calibration_section(quick: bool, context: TrustContext) -> tuple[list[dict], dict]:
-    table, _ = context.calibration
+    report = context.calibration
     payload, rows = {}, []
-    for r in table.itertuples():
-        payload[r.strategy] = {
-            "kind": context.kind(r.strategy), "temperature": r.temperature, "accuracy": r.accuracy,
-            "ece_before": r.ece_before, "ece_before_ci_low": r.ece_before_low, "ece_before_ci_high": r.ece_before_high,
-            "ece_after": r.ece_after, "ece_ci_low": r.ece_after_low, "ece_ci_high": r.ece_after_high,
-            "noise_floor": r.floor, "noise_floor_low": r.floor_low, "noise_floor_high": r.floor_high,
-            "ece_quantile_before": r.ece_quantile_before, "ece_quantile_after": r.ece_quantile_after,
-            "classwise_ece_before": r.classwise_before, "classwise_ece_after": r.classwise_after,
-            "brier_before": r.brier_before, "brier_after": r.brier_after, "nll_before": r.nll_before,
-            "nll_after": r.nll_after, "val_nll_before": r.val_nll_before, "val_nll_after": r.val_nll_after,
-            "meets_target": bool(r.meets_target)}
-        rows.append({"strategy": r.strategy, "T": r.temperature, "ECE before": r.ece_before,
-                     "ECE after": r.ece_after, "after 95% CI": f"[{r.ece_after_low:.3f}, {r.ece_after_high:.3f}]",
-                     "noise floor": f"{r.floor:.3f} [{r.floor_low:.3f}, {r.floor_high:.3f}]",
-                     "target met": "yes" if r.meets_target else "no"})
+    renamed = set(PAYLOAD_NAMES.values())
+    for r in report.table.to_dict("records"):
+        name = r["strategy"]
+        entry = {"kind": context.kind(name),
+                 **{key: r[column] for key, column in PAYLOAD_NAMES.items()},
+                 **{key: value for key, value in r.items() if key not in renamed and key != "strategy"},
+                 "cv_nll": dict(zip(report.cv[name]["method"], report.cv[name]["cv_nll"]))}
+        payload[name] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else v) for k, v in entry.items()}
+        rows.append({"strategy": name, "ECE before [CI]": _ci(r["ece_before"], r["ece_before_low"], r["ece_before_high"]),
+                     "floor before": f"{r['floor_before_high']:.3f}", "p before": r["p_value_before"],
+                     "T": r["temperature"],
+                     "after T [CI]": _ci(r["ece_after"], r["ece_after_low"], r["ece_after_high"]),
+                     "chosen on val": r["calibrator"],
+                     "after chosen [CI]": _ci(r["ece_chosen"], r["ece_chosen_low"], r["ece_chosen_high"]),
+                     "floor after": f"{r['floor_after']:.3f} [{r['floor_after_low']:.3f}, {r['floor_after_high']:.3f}]",
+                     "p after": r["p_value_after"],
+                     "debiased before→after": f"{r['debiased_before']:.3f}→{r['debiased_after']:.3f}",
+                     "status": r["status"]})
     return rows, payload
 
 
@@ -110,8 +137,7 @@ def expert_calibration_section(quick: bool, context: TrustContext) -> tuple[list
     from medfusion_lib.calibration import RULES_FOR_EXPERT_CALIBRATION, ExpertTemperatureFusion, top_label_ece
 
     feats = context.feats
-    table, _ = context.calibration
-    after_fusion = table.set_index("strategy")["ece_after"]
+    after_fusion = context.calibration.table.set_index("strategy")["ece_after"]
     payload, rows = {}, []
     for name, model in context.models.items():
         if context.kind(name) != "late" or model.rule not in RULES_FOR_EXPERT_CALIBRATION:
@@ -147,7 +173,7 @@ def selective_section(quick: bool, context: TrustContext) -> tuple[list[dict], d
     from medfusion_lib.selective import area_under_risk_coverage, choose_referral_threshold, referral_operating_point
 
     feats = context.feats
-    _, scaled = context.calibration
+    scaled = context.calibration.temperature
     payload, rows = {"target_accuracy": TARGET_ACCURACY}, []
     for name, model in scaled.items():
         if context.kind(name) == "unimodal":
@@ -196,6 +222,7 @@ SECTIONS: list[tuple[str, Section]] = [
 
 
 def run(quick: bool = False) -> tuple[list[dict], dict]:
+    from medfusion_lib.calibration import STATUSES
     from medfusion_lib.config import seed_everything
 
     context = TrustContext(quick=quick, seed=seed_everything(0))
@@ -214,10 +241,17 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
                 other_rows.append({"section": name, **row})
     rows = [*by_strategy.values(), *other_rows]
     feats = context.feats
+    calibration = payload["calibration"].values()
+    fusion_entries = [v for v in calibration if v["kind"] != "unimodal"]
     payload.update({"cohort": feats.info["cohort"], "n_val": len(feats.val), "n_test": len(feats.test),
                     "times": dict(context.times),
                     "target": {"ece_halved_or_at_most": 0.02, "referral_accuracy": TARGET_ACCURACY},
-                    "all_fusion_strategies_meet_target": bool(all(
-                        v["meets_target"] for k, v in payload["calibration"].items()
-                        if v["kind"] != "unimodal"))})
+                    "all_fusion_strategies_meet_target": bool(all(v["meets_target"] for v in fusion_entries)),
+                    "fusion_strategies_meeting_target": {
+                        "temperature": sum(v["meets_target"] for v in fusion_entries),
+                        "chosen_calibrator": sum(v["meets_target_chosen"] for v in fusion_entries),
+                        "either": sum(v["meets_target"] or v["meets_target_chosen"] for v in fusion_entries),
+                        "of": len(fusion_entries)},
+                    "fusion_status": {status: sum(v["status"] == status for v in fusion_entries)
+                                      for status in STATUSES}})
     return rows, payload

@@ -108,20 +108,15 @@ def ece_noise_floor(proba, n_bins: int = 15, strategy: str = "uniform", n_draws:
                     alpha: float = 0.05) -> CI:
     """The ECE a *perfectly calibrated* model with these confidences would show on this many patients.
 
-    Consistency resampling (Bröcker & Smith 2007): draw each patient's label from its own predicted
+    Consistency resampling (Bröcker & Smith 2007; :func:`~.estimators.consistency_draws`): draw each patient's label from its own predicted
     distribution, so the probabilities are calibrated by construction, and measure the ECE. Returns
     ``CI(median, low, high)`` over ``n_draws`` draws. A measured ECE inside this band is indistinguishable
     from perfect calibration at this sample size; binning noise alone puts the band above zero.
     """
+    from medfusion_lib.calibration.estimators import consistency_draws  # it builds on this module
+
     proba = np.asarray(proba, dtype=float)
-    check_proba(np.zeros(len(proba), dtype=int), proba)
-    rng = np.random.default_rng(seed)
-    cumulative = np.cumsum(proba, axis=1)
-    cumulative[:, -1] = 1.0
-    values = []
-    for _ in range(n_draws):
-        y = (rng.random((len(proba), 1)) > cumulative).sum(axis=1)  # inverse-CDF draw per patient
-        values.append(top_label_ece(y, proba, n_bins, strategy))
+    values = [top_label_ece(y, proba, n_bins, strategy) for y in consistency_draws(proba, n_draws, seed)]
     low, median, high = np.quantile(values, [alpha / 2, 0.5, 1 - alpha / 2])
     return CI(float(median), float(low), float(high))
 

@@ -21,16 +21,16 @@ from medfusion_lib.config import build_dir
 from medfusion_lib.fusion.joint import PixelJointFusion, film_modalities, load_joint, lookup_rows, save_joint
 
 SPLITS = ("train", "val", "test")
-#: The modules whose code decides the trained model: a change to any of them retrains it.
-MODEL_MODULES = ("fusion/joint.py", "fusion/hybrid.py", "fusion/base.py", "fusion/modalities.py",
-                 "vision/models.py")
+#: The modules whose code decides the trained model: a change to any of them, or to anything in
+#: ``medfusion_lib`` they import (the CNN, the film resizing, the training loop), retrains it.
+MODEL_MODULES = ("medfusion_lib.fusion.joint",)
 
 
 @dataclass(frozen=True)
 class StudySettings:
     """How the joint model is trained (the settings are part of the cache key). Films at 32 px keep training
-    to a few minutes on a 2-core laptop, once: the model is cached. Quick mode trains the same recipe on the
-    quick-mode subsample."""
+    to seconds (quick mode) or about a minute (full) on one CPU thread, once: the model is cached. Quick mode
+    trains the same recipe on the quick-mode subsample."""
 
     size: int = 32
     width: int = 16
@@ -71,12 +71,11 @@ class ExplainStudy:
 
 
 def code_fingerprint() -> str:
-    """A short hash of the source of the modules that train the joint model."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for name in MODEL_MODULES:
-        digest.update((root / name).read_bytes())
-    return digest.hexdigest()[:16]
+    """16 hex digits naming the source of the code that trains the joint model: ``fusion.joint`` and every
+    ``medfusion_lib`` module it imports (:func:`medfusion_lib.fusion.fingerprint.code_fingerprint`)."""
+    from medfusion_lib.fusion.fingerprint import code_fingerprint as fingerprint
+
+    return fingerprint(*MODEL_MODULES)
 
 
 def cache_path(key: dict) -> Path:
@@ -100,7 +99,7 @@ def load_study(quick: bool = False, seed: int = 0, cohort=None, settings: StudyS
     features = build_modalities(cohort, quick=quick, seed=seed, use_cache=use_cache, progress=progress)
     films = {s: film_modalities(cohort, features.split(s)[0], settings.size) for s in SPLITS}
     key = {"cohort": features.info["cohort_key"], "settings": asdict(settings), "seed": seed,
-           "code": code_fingerprint(), "v": 1}
+           "code": code_fingerprint(), "v": 2}
     path = cache_path(key)
     cached = use_cache and path.is_file()
     model = None

@@ -22,6 +22,13 @@ def explain_section(quick: bool = False, seed: int = 0, study=None) -> dict:
     ``hooks_vs_captum_max_diff``, ``joint_test_macro_f1``, ``n_films``; ``shapley`` holds the exact modality
     Shapley values of validation macro-F1 with ``"empty"`` and ``"full"`` subset values beside them.
     """
+    from medfusion_lib.config import torch_threads
+
+    with torch_threads(1):  # 32 px films: one thread is faster than two fighting over a busy machine
+        return _explain_section(quick, seed, study)
+
+
+def _explain_section(quick: bool, seed: int, study) -> dict:
     from medfusion_lib.evaluation import macro_f1
     from medfusion_lib.explain.localisation import localisation_scores
     from medfusion_lib.explain.shapley import shapley_values
