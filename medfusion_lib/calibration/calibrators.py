@@ -29,7 +29,7 @@ from scipy.special import log_softmax
 
 from medfusion_lib.calibration._checks import check_proba
 from medfusion_lib.calibration.metrics import nll, top_label_ece
-from medfusion_lib.calibration.temperature import (ProbabilityPassthrough, _logits, apply_temperature,
+from medfusion_lib.calibration.temperature import (ProbabilityPassthrough, proba_logits, apply_temperature,
                                                    fit_temperature)
 
 #: Every calibrator, simplest first (ties go to the earlier one).
@@ -52,7 +52,7 @@ def fit_vector_scaling(y_true, proba, ridge: float = VECTOR_RIDGE) -> tuple[np.n
     y, proba = check_proba(y_true, proba)
     if ridge < 0:
         raise ValueError(f"ridge must be >= 0; got {ridge}")
-    logits, rows, k = _logits(proba), np.arange(len(y)), proba.shape[1]
+    logits, rows, k = proba_logits(proba), np.arange(len(y)), proba.shape[1]
     onehot = np.eye(k)[y]
 
     def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -72,7 +72,7 @@ def fit_vector_scaling(y_true, proba, ridge: float = VECTOR_RIDGE) -> tuple[np.n
 def apply_vector_scaling(proba, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, K) softmax(w * log p + b)."""
     proba = np.asarray(proba, dtype=float)
-    return np.exp(log_softmax(_logits(proba) * np.asarray(w) + np.asarray(b), axis=1))
+    return np.exp(log_softmax(proba_logits(proba) * np.asarray(w) + np.asarray(b), axis=1))
 
 
 @dataclass

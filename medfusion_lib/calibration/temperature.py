@@ -23,7 +23,8 @@ EPS = 1e-12              # floor before the log, as scikit-learn's temperature s
 LOG_T_BOUNDS = (-5.0, 5.0)  # T between e^-5 and e^5: far wider than any model needs
 
 
-def _logits(proba: np.ndarray) -> np.ndarray:
+def proba_logits(proba: np.ndarray) -> np.ndarray:
+    """(n, K) log-probabilities, clipped away from log 0: the logits every calibrator here rescales."""
     return np.log(np.clip(proba, EPS, None))
 
 
@@ -34,13 +35,13 @@ def apply_temperature(proba, temperature: float) -> np.ndarray:
     proba = np.asarray(proba, dtype=float)
     if proba.ndim != 2:
         raise ValueError(f"proba must be (n_patients, n_classes); got shape {proba.shape}")
-    return np.exp(log_softmax(_logits(proba) / float(temperature), axis=1))
+    return np.exp(log_softmax(proba_logits(proba) / float(temperature), axis=1))
 
 
 def nll_at_temperature(y_true, proba, temperature: float) -> float:
     """Mean negative log-likelihood of ``apply_temperature(proba, T)`` (computed in log space)."""
     y, proba = check_proba(y_true, proba)
-    logp = log_softmax(_logits(proba) / float(temperature), axis=1)
+    logp = log_softmax(proba_logits(proba) / float(temperature), axis=1)
     return float(-logp[np.arange(len(y)), y].mean())
 
 
@@ -53,7 +54,7 @@ def fit_temperature(y_true, proba) -> float:
     if len(np.unique(y)) < 2:
         raise ValueError("fit_temperature needs patients of at least two classes (a temperature fitted on one "
                          "class only learns to be as sure as possible)")
-    logits = _logits(proba)
+    logits = proba_logits(proba)
     rows = np.arange(len(y))
 
     def loss(log_t: float) -> float:
