@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 
-from medfusion_lib.calibration._checks import check_proba
+from medfusion_lib.calibration.checks import check_proba
 from medfusion_lib.calibration.metrics import nll, top_label_ece
 from medfusion_lib.calibration.temperature import (ProbabilityPassthrough, proba_logits, apply_temperature,
                                                    fit_temperature)

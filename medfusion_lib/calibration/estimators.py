@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from medfusion_lib.calibration._checks import check_proba
+from medfusion_lib.calibration.checks import check_proba
 from medfusion_lib.calibration.metrics import bin_edges, bin_index, binned_gap
 
 Estimator = Callable[[np.ndarray, np.ndarray], float]
