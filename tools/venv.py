@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         finish(venv, checkout, timer)
         record.update(json.loads(key_file.read_text()), refreshed=True)
     elif root is None:
-        log("MEDFUSION_VENV_CACHE=off: plain install into .venv")
+        log("no cache (MEDFUSION_VENV_CACHE=off, or Python < 3.11 cannot read pyproject.toml): plain install into .venv")
         plain_install(venv, checkout, timer)
     else:
         root.mkdir(parents=True, exist_ok=True)

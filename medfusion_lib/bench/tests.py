@@ -1,7 +1,9 @@
 """``medfusion bench tests``: a profile of ``make test`` — per test, per notebook cell and per file.
 
-Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n 2``) with a pytest plugin
-(:mod:`medfusion_lib.bench._pytest_timer`) that records every test phase's duration; the table lists the slowest
+Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n 2``) with this module loaded
+as a pytest plugin (``-p medfusion_lib.bench.tests``: the ``pytest_*`` hooks below) that records every test phase's
+duration in the file ``MEDFUSION_TEST_TIMES`` names (under xdist the workers' reports reach the main process, so one
+file holds the whole run); the table lists the slowest
 items (setup + call + teardown, so a session fixture's cost shows on the first test that needs it) and the
 slowest files. ``--quick`` profiles a few fast test files instead (a smoke test of the benchmark itself).
 ``MEDFUSION_BENCH_TESTS="pytest args"`` profiles any other selection with pytest directly.
@@ -18,10 +20,32 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from medfusion_lib.bench._pytest_timer import TIMES_ENV
 from medfusion_lib.config import repo_root
 
-PLUGIN = "medfusion_lib.bench._pytest_timer"
+PLUGIN = "medfusion_lib.bench.tests"
+TIMES_ENV = "MEDFUSION_TEST_TIMES"
+#: xdist's variables: a profile started from inside a test (the benchmark's own test) must not look like a worker
+XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+_records: list[dict] = []
+_started = time.time()
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Plugin hook: keep each phase's duration (in the main process only; xdist forwards the workers' reports)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    _records.append({"nodeid": report.nodeid, "when": report.when, "seconds": round(report.duration, 4),
+                     "outcome": report.outcome})
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Plugin hook: write the durations to ``$MEDFUSION_TEST_TIMES``."""
+    path = os.environ.get(TIMES_ENV)
+    if not path or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"exitstatus": int(exitstatus), "wall_seconds": round(time.time() - _started, 3),
+                   "records": _records}, handle)
 QUICK_SELECTION = ("tests/test_claims.py", "tests/test_evaluation.py")
 TOP = 15
 
@@ -62,8 +86,10 @@ def run(quick: bool = False):
     root = repo_root()
     with tempfile.TemporaryDirectory(prefix="medfusion-bench-tests-") as tmp:
         times = Path(tmp) / "times.json"
-        env = {**os.environ, TIMES_ENV: str(times), "MEDFUSION_QUICK": "1", "MEDFUSION_PROGRESS": "0",
-               "PYTEST_ADDOPTS": f"{os.environ.get('PYTEST_ADDOPTS', '')} -p {PLUGIN}".strip()}
+        addopts = os.environ.get("PYTEST_ADDOPTS", "")
+        env = {**{k: v for k, v in os.environ.items() if k not in XDIST_ENV}, TIMES_ENV: str(times),
+               "MEDFUSION_QUICK": "1", "MEDFUSION_PROGRESS": "0",
+               "PYTEST_ADDOPTS": addopts if f"-p {PLUGIN}" in addopts else f"{addopts} -p {PLUGIN}".strip()}
         command = _command(quick)
         load_before = os.getloadavg()
         started, cpu_before = time.perf_counter(), os.times()
