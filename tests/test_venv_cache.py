@@ -82,3 +82,22 @@ def test_this_checkout_is_what_the_venv_imports():
     import medfusion_lib
 
     assert Path(medfusion_lib.__file__).resolve().parent == REPO / "medfusion_lib"
+
+
+def test_a_venv_made_by_hand_is_installed_into_not_replaced(tmp_path, monkeypatch):
+    # The README's CPU-only PyTorch path: the user makes .venv with a small torch wheel, then runs make.
+    venv, checkout = tmp_path / ".venv", tmp_path / "checkout"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    (venv / "mine").write_text("the user's own install")
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text(PYPROJECT)
+    monkeypatch.setenv("MEDFUSION_VENV_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(venv_tool, "plain_install", lambda v, c, t: calls.append(("plain", v)))
+    monkeypatch.setattr(venv_tool, "build_cache", lambda *a: calls.append(("build_cache",)))
+    monkeypatch.setattr(venv_tool, "clone", lambda *a: calls.append(("clone",)) or True)
+    monkeypatch.setattr(venv_tool, "finish", lambda *a: calls.append(("finish",)))
+    assert venv_tool.main(["--venv", str(venv), "--checkout", str(checkout)]) == 0
+    assert calls == [("plain", venv)]
+    assert (venv / "mine").read_text() == "the user's own install"

@@ -248,13 +248,19 @@ def main(argv: list[str] | None = None) -> int:
     root = cache_root() if tomllib is not None else None
     record = {"key": key, "cache": None, "cache_hit": None}
     key_file = venv / ".medfusion-venv.json"
-    current = json.loads(key_file.read_text()).get("key") if key_file.is_file() else None
+    previous = json.loads(key_file.read_text()) if key_file.is_file() else None
+    current = previous.get("key") if previous else None
+    # A .venv this script did not clone (made by hand, e.g. with the CPU-only PyTorch wheel the README describes,
+    # or installed with the cache off) is the user's: install into it, never replace it.
+    own = (venv / "bin" / "python").exists() and (previous is None or previous.get("cache") is None)
     if current == key and (venv / "bin" / "python").exists():
         log(f"dependencies unchanged (key {key}); refreshing the editable install only")
         finish(venv, checkout, timer)
         record.update(json.loads(key_file.read_text()), refreshed=True)
-    elif root is None:
-        log("no cache (MEDFUSION_VENV_CACHE=off, or Python < 3.11 cannot read pyproject.toml): plain install into .venv")
+    elif root is None or own:
+        why = ("a .venv not made from the cache is kept" if own and root is not None else
+               "no cache (MEDFUSION_VENV_CACHE=off, or Python < 3.11 cannot read pyproject.toml)")
+        log(f"{why}: plain install into {venv}")
         plain_install(venv, checkout, timer)
     else:
         root.mkdir(parents=True, exist_ok=True)
