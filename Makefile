@@ -44,7 +44,7 @@ SHARED_NPZ := $(wildcard $(abspath ..)/shared/data/pneumoniamnist.npz)
 test: venv
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
-	MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile \
+	MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
 		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
 
 lab: venv

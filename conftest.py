@@ -7,9 +7,15 @@ This hook fails such a cell in every notebook nbval runs.
 Before any test runs, a quick-mode run that executes notebooks builds the caches the fusion lessons share (the
 quick-mode fusion features of the default cohort), once, in the main pytest process: otherwise two pytest-xdist
 workers that start two fusion lessons at the same moment would each build them.
+
+Test files run slowest first (``tests/file_costs.json``, written by ``medfusion bench tests --save-costs``), so
+with ``-n 2 --no-loadscope-reorder`` neither worker is left alone at the end with a long notebook.
 """
+import json
 import os
+import statistics
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +34,22 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"{item.nodeid}: this cell calls show() but displayed no figure "
                            "(a non-interactive matplotlib backend such as MPLBACKEND=Agg?)")
+
+
+COSTS = Path(__file__).parent / "tests" / "file_costs.json"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order test files by their measured cost, slowest first (a stable sort: cells of a notebook keep their order).
+
+    A file the costs do not name yet gets the median cost. Every xdist worker sorts the same way, so they still
+    agree on the collection."""
+    try:
+        costs = json.loads(COSTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    default = statistics.median(costs.values()) if costs else 0.0
+    items.sort(key=lambda item: -costs.get(item.nodeid.split("::")[0], default))
 
 
 def _runs_notebooks(config) -> bool:

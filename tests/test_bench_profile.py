@@ -9,7 +9,7 @@ import pytest
 
 from medfusion_lib.bench import run_bench
 from medfusion_lib.bench.course import cpu_burner, select
-from medfusion_lib.bench.tests import profile
+from medfusion_lib.bench.tests import profile, worker_profile
 from medfusion_lib.errors import UserError
 
 
@@ -30,6 +30,21 @@ def test_profile_sums_phases_per_item_and_per_file():
                      {"file": "tests/a.py", "seconds": 4.75, "items": 2}]
 
 
+def test_worker_profile_finds_the_idle_tail():
+    records = [
+        {"nodeid": "a::1", "when": "call", "seconds": 4, "outcome": "passed", "worker": "gw0", "start": 100, "stop": 104},
+        {"nodeid": "a::2", "when": "call", "seconds": 2, "outcome": "passed", "worker": "gw0", "start": 104, "stop": 106},
+        {"nodeid": "b::1", "when": "call", "seconds": 15, "outcome": "passed", "worker": "gw1", "start": 101,
+         "stop": 116},
+    ]
+    out = worker_profile(records)
+    assert out["workers"]["gw0"] == {"busy_s": 6.0, "first_s": 0.0, "last_s": 6.0}
+    assert out["workers"]["gw1"] == {"busy_s": 15.0, "first_s": 1.0, "last_s": 16.0}
+    assert out["idle_tail_s"] == 10.0  # gw0 ran out of work at 6 s and waited for gw1 until 16 s
+    assert worker_profile([{"nodeid": "x", "when": "call", "seconds": 1, "outcome": "passed"}]) == \
+        {"workers": {}, "idle_tail_s": 0.0}
+
+
 def test_bench_tests_profiles_a_real_pytest_run(tmp_path, monkeypatch):
     (tmp_path / "test_demo.py").write_text(
         "import time\n\ndef test_slow():\n    time.sleep(0.6)\n\ndef test_fast():\n    pass\n")
@@ -40,6 +55,7 @@ def test_bench_tests_profiles_a_real_pytest_run(tmp_path, monkeypatch):
     assert names == ["test_slow", "test_fast"]
     assert payload["items"][0]["call"] >= 0.5
     assert payload["pytest_seconds"] <= payload["command_seconds"]
+    assert payload["workers"]["main"]["busy_s"] >= 0.5 and payload["idle_tail_s"] == 0.0
 
 
 def test_course_lesson_selection():
@@ -66,3 +82,22 @@ def test_busy_burner_burns_cpu_and_is_stopped():
 def test_an_option_a_benchmark_does_not_take_is_refused(tmp_path):
     with pytest.raises(UserError, match="takes no option --busy"):
         run_bench("data", quick=True, out_dir=tmp_path, busy=True)
+
+
+def test_conftest_runs_the_costliest_files_first_and_keeps_cell_order(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    costs = tmp_path / "file_costs.json"
+    costs.write_text(json.dumps({"nb/slow.ipynb": 50.0, "tests/a.py": 1.0, "tests/b.py": 3.0}))
+    monkeypatch.setattr(root_conftest, "COSTS", costs)
+    ids = ["tests/a.py::x", "tests/new.py::y", "nb/slow.ipynb::Cell 0", "nb/slow.ipynb::Cell 1", "tests/b.py::z"]
+    items = [SimpleNamespace(nodeid=i) for i in ids]
+    root_conftest.pytest_collection_modifyitems(None, items)
+    # unknown files get the median cost (3.0); the sort is stable, so a notebook's cells stay in order
+    assert [i.nodeid for i in items] == ["nb/slow.ipynb::Cell 0", "nb/slow.ipynb::Cell 1", "tests/new.py::y",
+                                         "tests/b.py::z", "tests/a.py::x"]

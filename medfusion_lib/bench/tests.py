@@ -7,6 +7,9 @@ file holds the whole run); the table lists the slowest
 items (setup + call + teardown, so a session fixture's cost shows on the first test that needs it) and the
 slowest files. ``--quick`` profiles a few fast test files instead (a smoke test of the benchmark itself).
 ``MEDFUSION_BENCH_TESTS="pytest args"`` profiles any other selection with pytest directly.
+
+``--save-costs`` (after a passing full run) writes each file's seconds to ``tests/file_costs.json``: the repository's
+conftest orders the next runs by it, slowest file first, so the two workers finish together.
 """
 from __future__ import annotations
 
@@ -34,8 +37,10 @@ def pytest_runtest_logreport(report) -> None:
     """Plugin hook: keep each phase's duration (in the main process only; xdist forwards the workers' reports)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
+    worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "main")  # xdist: gw0, gw1
     _records.append({"nodeid": report.nodeid, "when": report.when, "seconds": round(report.duration, 4),
-                     "outcome": report.outcome})
+                     "outcome": report.outcome, "worker": worker,
+                     "start": getattr(report, "start", None), "stop": getattr(report, "stop", None)})
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -48,6 +53,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
                    "records": _records}, handle)
 QUICK_SELECTION = ("tests/test_claims.py", "tests/test_evaluation.py")
 TOP = 15
+#: Per-file seconds of the last saved profile; conftest.py orders test files by it.
+COSTS_FILE = "tests/file_costs.json"
 
 
 def _command(quick: bool) -> list[str]:
@@ -82,7 +89,35 @@ def profile(records: list[dict]) -> tuple[list[dict], list[dict]]:
     return item_rows, file_rows
 
 
-def run(quick: bool = False):
+def worker_profile(records: list[dict]) -> dict:
+    """Per xdist worker: seconds busy in tests, when it started and stopped (seconds after the first test began),
+    and ``idle_tail_s``: how long the first worker to run out of work waited for the last one — the part of the
+    wall time that a better order of the test files could win back."""
+    timed = [r for r in records if r.get("start") is not None and r.get("stop") is not None]
+    if not timed:
+        return {"workers": {}, "idle_tail_s": 0.0}
+    origin = min(r["start"] for r in timed)
+    workers: dict[str, dict] = {}
+    for record in timed:
+        entry = workers.setdefault(record.get("worker", "main"), {"busy_s": 0.0, "first_s": float("inf"),
+                                                                  "last_s": 0.0})
+        entry["busy_s"] += record["stop"] - record["start"]
+        entry["first_s"] = min(entry["first_s"], record["start"] - origin)
+        entry["last_s"] = max(entry["last_s"], record["stop"] - origin)
+    ends = [w["last_s"] for w in workers.values()]
+    return {"workers": {k: {key: round(v, 2) for key, v in w.items()} for k, w in sorted(workers.items())},
+            "idle_tail_s": round(max(ends) - min(ends), 2)}
+
+
+def write_costs(files: list[dict], path: Path) -> None:
+    """Write ``{file: seconds}``, slowest first, to ``path`` (atomically)."""
+    from medfusion_lib.atomic import atomic_write_text
+
+    costs = {f["file"]: f["seconds"] for f in sorted(files, key=lambda f: -f["seconds"])}
+    atomic_write_text(path, json.dumps(costs, indent=1) + "\n")
+
+
+def run(quick: bool = False, save_costs: bool = False):
     root = repo_root()
     with tempfile.TemporaryDirectory(prefix="medfusion-bench-tests-") as tmp:
         times = Path(tmp) / "times.json"
@@ -106,8 +141,16 @@ def run(quick: bool = False):
             for n, i in enumerate(items[:TOP])]
     rows += [{"rank": n + 1, "kind": "file", "name": f["file"], "seconds": f["seconds"], "setup": None}
              for n, f in enumerate(files[:TOP])]
+    if save_costs:
+        if quick or done.returncode != 0:
+            raise RuntimeError("--save-costs needs a full, passing run (a partial profile would misorder the files)")
+        write_costs(files, root / COSTS_FILE)
+    busy = worker_profile(result["records"])
+    rows += [{"kind": "worker", "name": f"{name}: busy {w['busy_s']:.0f} s, last test ended at {w['last_s']:.0f} s",
+              "seconds": w["busy_s"]} for name, w in busy["workers"].items()]
     rows.append({"kind": "TOTAL", "name": f"{len(items)} items; command {wall:.0f} s, pytest "
-                                          f"{result['wall_seconds']:.0f} s; exit {done.returncode}",
+                                          f"{result['wall_seconds']:.0f} s; idle tail {busy['idle_tail_s']:.0f} s; "
+                                          f"exit {done.returncode}",
                  "seconds": round(wall, 1)})
     payload = {
         "command": command,
@@ -120,6 +163,7 @@ def run(quick: bool = False):
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "items": items,
         "files": files,
+        **worker_profile(result["records"]),
         "failed": failed,
         "output_tail": (done.stdout + done.stderr)[-3000:],
     }
