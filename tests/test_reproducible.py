@@ -75,3 +75,32 @@ def test_seed_everything_switches_on_deterministic_algorithms():
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.is_deterministic_algorithms_warn_only_enabled()
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+
+
+def test_image_features_do_not_depend_on_the_callers_random_state():
+    """The fusion track's image features are the same whatever the global RNG held before (torch seeds itself
+    differently in every process, so a CNN built before seeding made every fresh clone's features different)."""
+    from medfusion_lib.data import load_cohort
+    from medfusion_lib.fusion.features import ImageSettings, image_features, subsample_cohort
+
+    cohort = subsample_cohort(load_cohort(), {"train": 80, "val": 40, "test": 20}, seed=0)
+    settings = ImageSettings(width=4, size=16, epochs=1, folds=2)
+    runs = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        np.random.seed(caller_seed)
+        runs.append(image_features(cohort, settings, seed=0, use_cache=False, progress=False)[0])
+    assert np.array_equal(runs[0], runs[1])
+    assert np.ptp(runs[0]) > 0  # real log-probabilities, not a constant
+
+
+def test_shortcut_film_model_does_not_depend_on_the_callers_random_state(restore_threads):
+    from medfusion_lib.hospitals.shortcut import train_film_model
+
+    x, y = _films(n=64, side=16)
+    weights = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        model = train_film_model(x[:48], y[:48], x[48:], y[48:], epochs=1, width=4, size=16, seed=0)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(*weights)

@@ -210,10 +210,12 @@ def text_features(cohort, kind: str = "symptoms", seed: int = 0, use_cache: bool
 def _train_cnn(images: np.ndarray, labels: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
                n_classes: int, settings: ImageSettings, seed: int, progress: bool):
     """One CompactCNN trained on ``images`` (n, H, W) with early stopping on the val films."""
+    from medfusion_lib.config import seed_everything
     from medfusion_lib.vision.datasets import ImageArrayDataset
     from medfusion_lib.vision.models import CompactCNN
     from medfusion_lib.vision.train import fit
 
+    seed_everything(seed)  # the initial weights are part of the run (torch's start-up seed differs per process)
     model = CompactCNN(num_classes=n_classes, width=settings.width)
     fit(model, ImageArrayDataset(images, labels, size=settings.size),
         ImageArrayDataset(val_images, val_labels, size=settings.size),

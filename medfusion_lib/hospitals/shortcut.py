@@ -126,10 +126,12 @@ def train_film_model(images: np.ndarray, y: np.ndarray, val_images: np.ndarray, 
                      seed: int = 0) -> nn.Module:
     """A :class:`~medfusion_lib.vision.models.CompactCNN` for the binary task, trained with the course's
     recipe (early stopping on ``val_images``). images: (n, H, W) uint8; y: (n,) 0/1."""
+    from medfusion_lib.config import seed_everything
     from medfusion_lib.vision.datasets import ImageArrayDataset
     from medfusion_lib.vision.models import CompactCNN
     from medfusion_lib.vision.train import fit
 
+    seed_everything(seed)  # the initial weights are part of the run (torch's start-up seed differs per process)
     model = CompactCNN(num_classes=2, width=width)
     fit(model, ImageArrayDataset(images, y, transform=transform, size=size),
         ImageArrayDataset(val_images, y_val, size=size), epochs=epochs, seed=seed, progress=False,
