@@ -89,7 +89,8 @@ def test_report_columns_status_and_never_reading_test_for_the_choice():
     row = report.table.iloc[0]
     for column in ("ece_before", "ece_after", "ece_chosen", "ece_chosen_low", "ece_chosen_high", "calibrator",
                    "p_value_before", "p_value_after", "p_value_chosen", "debiased_before", "debiased_chosen",
-                   "sweep_before", "floor_before_high", "floor_after_high", "status"):
+                   "sweep_before", "floor_before_high", "floor_after_high", "status", "ece_best_temperature",
+                   "t_best_ece", "confident_errors_val"):
         assert column in row.index, column
     assert row["status"] == status_of(row)
     assert row["p_value_before"] < 0.05                       # the skewed model is visibly miscalibrated
@@ -109,3 +110,17 @@ def test_status_order():
     assert status_of({**base, "p_value_before": 0.3}) == "already calibrated"
     assert status_of({**base, "p_value_chosen": 0.3}) == "at the noise floor"
     assert status_of(base) == "missed"
+    reachable = {**base, "ece_before": 0.03, "ece_best_temperature": 0.014}
+    assert status_of(reachable) == "missed"
+    assert status_of({**reachable, "ece_best_temperature": 0.024}) == "out of reach of one temperature"
+
+
+def test_best_temperature_ece_is_a_lower_bound_over_temperatures():
+    from medfusion_lib.calibration import apply_temperature, best_temperature_ece, top_label_ece
+
+    y, proba = skewed_case(5, n=800)
+    t, ece = best_temperature_ece(y, proba, 15, also=(1.7,))
+    for other in (0.5, 1.0, 1.7, 3.0):
+        assert ece <= top_label_ece(y, apply_temperature(proba, other), 15) + 1e-12
+    # the skewed case is over-confident, so the best temperature softens it
+    assert t > 1 and ece < top_label_ece(y, proba, 15) / 2

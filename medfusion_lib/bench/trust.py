@@ -129,6 +129,7 @@ def calibration_section(quick: bool, context: TrustContext) -> tuple[list[dict],
                      "floor after": f"{r['floor_after']:.3f} [{r['floor_after_low']:.3f}, {r['floor_after_high']:.3f}]",
                      "p after": r["p_value_after"],
                      "debiased before→after": f"{r['debiased_before']:.3f}→{r['debiased_after']:.3f}",
+                     "best any T (test)": f"{r['ece_best_temperature']:.3f} (T {r['t_best_ece']:.2f})",
                      "status": r["status"]})
     return rows, payload
 

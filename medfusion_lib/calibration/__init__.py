@@ -15,8 +15,9 @@ Selective prediction (risk-coverage, referral thresholds) lives in :mod:`medfusi
 """
 from medfusion_lib.calibration.calibrators import (CALIBRATORS, CANDIDATES, CalibratedModel, Calibrator, CalibratorChoice,
                                                    apply_vector_scaling, fit_vector_scaling, select_calibrator)
-from medfusion_lib.calibration.compare import (CONSISTENT_P, STATUSES, TARGET_ECE, CalibrationReport,
-                                               calibrate_strategies, calibration_report, meets_target, status_of)
+from medfusion_lib.calibration.compare import (CONFIDENT_ERROR, CONSISTENT_P, STATUSES, TARGET_ECE, CalibrationReport,
+                                               best_temperature_ece, calibrate_strategies, calibration_report,
+                                               meets_target, status_of)
 from medfusion_lib.calibration.estimators import (ESTIMATORS, CalibrationTest, calibration_test, consistency_draws,
                                                   debiased_ece, ece_sweep, plugin_l2_ece, sweep_bins)
 from medfusion_lib.calibration.experts import RULES_FOR_EXPERT_CALIBRATION, ExpertTemperatureFusion
@@ -28,10 +29,11 @@ from medfusion_lib.calibration.reliability import ece_from_table, plot_reliabili
 from medfusion_lib.calibration.temperature import (ProbabilityPassthrough, TemperatureScaled, apply_temperature,
                                                    fit_temperature, nll_at_temperature, sklearn_temperature)
 
-__all__ = ["BIN_STRATEGIES", "CALIBRATORS", "CANDIDATES", "CONSISTENT_P", "ESTIMATORS", "RISE_TOLERANCE",
+__all__ = ["BIN_STRATEGIES", "CALIBRATORS", "CANDIDATES", "CONFIDENT_ERROR", "CONSISTENT_P", "ESTIMATORS", "RISE_TOLERANCE",
            "RULES_FOR_EXPERT_CALIBRATION", "STATUSES", "TARGET_ECE", "CalibratedModel", "CalibrationReport",
            "CalibrationTest", "Calibrator", "CalibratorChoice", "ExpertTemperatureFusion", "ProbabilityPassthrough",
-           "TemperatureScaled", "apply_temperature", "apply_vector_scaling", "bin_edges", "bin_index", "binned_gap",
+           "TemperatureScaled", "apply_temperature", "apply_vector_scaling", "best_temperature_ece", "bin_edges",
+           "bin_index", "binned_gap",
            "brier_score", "calibrate_strategies", "calibration_report", "calibration_summary", "calibration_test",
            "classwise_ece", "confidence_change", "confidence_rises", "consistency_draws", "debiased_ece",
            "ece_ci", "ece_from_table", "ece_noise_floor", "ece_sweep", "fit_temperature", "fit_vector_scaling",

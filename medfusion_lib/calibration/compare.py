@@ -10,7 +10,11 @@ once on test, with the noise floor that says how far down a test ECE *can* go on
 - for the raw, temperature-scaled and chosen probabilities: the noise floor band of a perfectly calibrated
   model with those confidences on as many test patients, the consistency p-value, and two less biased
   estimators (Kumar et al.'s debiased L2 ECE, Roelofs et al.'s monotonic-sweep ECE);
-- ``meets_target`` (ECE at least halved or at most ``TARGET_ECE``) and a ``status`` that says why not when not.
+- ``meets_target`` (ECE at least halved or at most ``TARGET_ECE``) and a ``status`` that says why not when not;
+- a diagnostic that *reads the test labels* and is never used to choose anything: the lowest test ECE that any
+  single temperature reaches (:func:`best_temperature_ece`), which says whether the target was within reach of
+  temperature scaling at all, and the number of validation patients whose true class got less than
+  ``CONFIDENT_ERROR`` — the few confident mistakes that decide an NLL fit.
 
 :func:`calibrate_strategies` is the temperature-only view, ``(table, temperature-scaled models)``.
 """
@@ -32,7 +36,12 @@ TARGET_ECE = 0.02
 #: A consistency p-value at or above this: the ECE is what a perfectly calibrated model shows at this n.
 CONSISTENT_P = 0.05
 #: ``status`` values, in the order they are tested.
-STATUSES = ("met (temperature)", "met (chosen calibrator)", "already calibrated", "at the noise floor", "missed")
+STATUSES = ("met (temperature)", "met (chosen calibrator)", "already calibrated", "at the noise floor",
+            "out of reach of one temperature", "missed")
+#: The temperatures :func:`best_temperature_ece` tries (besides T = 1 and the fitted T): 0.25 to 4, log-spaced.
+TEMPERATURE_GRID = np.geomspace(0.25, 4.0, 113)
+#: A true-class probability below this is a confident mistake (its log-loss is above ~6.9 nats).
+CONFIDENT_ERROR = 1e-3
 
 
 def meets_target(ece_before: float, ece_after: float, target: float = TARGET_ECE) -> bool:
@@ -40,12 +49,29 @@ def meets_target(ece_before: float, ece_after: float, target: float = TARGET_ECE
     return bool(ece_after <= ece_before / 2 or ece_after <= target)
 
 
+def best_temperature_ece(target: np.ndarray, proba: np.ndarray, n_bins: int = 15,
+                         also: tuple[float, ...] = ()) -> tuple[float, float]:
+    """``(T, ECE)``: the lowest top-label ECE any single temperature gives ``proba`` on these labels.
+
+    A diagnostic, not a method: it looks at the labels it scores, so it is an *upper bound* on what temperature
+    scaling could do on this set. Tried: ``TEMPERATURE_GRID``, T = 1 (no change) and the temperatures in ``also``
+    (e.g. the one fitted on validation), so the answer is never worse than either."""
+    from medfusion_lib.calibration.temperature import apply_temperature
+
+    temperatures = np.unique(np.concatenate([TEMPERATURE_GRID, [1.0], np.asarray(also, dtype=float)]))
+    eces = [top_label_ece(target, apply_temperature(proba, t), n_bins) for t in temperatures]
+    best = int(np.argmin(eces))
+    return float(temperatures[best]), float(eces[best])
+
+
 def status_of(row: Mapping) -> str:
     """Why a strategy meets the target or not (one of ``STATUSES``), from a :func:`calibration_report` row.
 
     "already calibrated": the raw model's ECE is consistent with perfect calibration at this test size
     (consistency p-value >= ``CONSISTENT_P``), so there is nothing to halve. "at the noise floor": after the
-    calibrator chosen on validation (or temperature) the ECE is consistent with perfect calibration.
+    calibrator chosen on validation (or temperature) the ECE is consistent with perfect calibration. "out of reach
+    of one temperature": not even the temperature that is best *on test* (``best_temperature_ece``) would meet
+    the target, so no fitting procedure for T could have.
     """
     if row["meets_target"]:
         return STATUSES[0]
@@ -55,7 +81,9 @@ def status_of(row: Mapping) -> str:
         return STATUSES[2]
     if max(row["p_value_after"], row["p_value_chosen"]) >= CONSISTENT_P:
         return STATUSES[3]
-    return STATUSES[4]
+    if "ece_best_temperature" in row and not meets_target(row["ece_before"], row["ece_best_temperature"]):
+        return STATUSES[4]
+    return STATUSES[5]
 
 
 @dataclass
@@ -129,7 +157,10 @@ def calibration_report(models: Mapping[str, object], val, y_val, test, y_test, n
             "ece_chosen": ci_chosen.estimate, "ece_chosen_low": ci_chosen.low, "ece_chosen_high": ci_chosen.high,
             "nll_chosen": nll(target, chosen),
             "meets_target_chosen": meets_target(ci_before.estimate, ci_chosen.estimate),
+            "confident_errors_val": int((val_before[np.arange(len(target_val)), target_val] < CONFIDENT_ERROR).sum()),
         }
+        row["t_best_ece"], row["ece_best_temperature"] = best_temperature_ece(target, before, n_bins,
+                                                                              also=(scaled.temperature_,))
         for prefix, proba in (("before", before), ("after", after), ("chosen", chosen)):
             row.update(_estimates(prefix, target, proba, n_draws, seed))
         row["floor"], row["floor_low"], row["floor_high"] = row["floor_after"], row["floor_after_low"], \
