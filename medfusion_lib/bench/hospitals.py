@@ -24,6 +24,8 @@ STRATEGIES = ("text_only", "image_only", "vitals_only", "early_logreg", "late_me
 QUICK_AUDIT_BOOT = 100
 QUICK_SHORTCUT_EPOCHS = 4
 QUICK_ROUNDS = 5
+#: Bootstrap resamples of the strategy comparison (its CIs are not reported here: only its scores and probabilities).
+COMPARE_N_BOOT = 100
 
 
 def run(quick: bool = False) -> tuple[list[dict], dict]:
@@ -53,7 +55,7 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     line_up = default_strategies(feats.train.names, seed=seed, quick=quick)
     strategies = {k: line_up[k] for k in STRATEGIES}
     comparison = compare_strategies(feats.train, feats.y_train, feats.test, feats.y_test, feats.val, feats.y_val,
-                                    strategies=strategies, n_boot=100, seed=seed, progress=False)
+                                    strategies=strategies, n_boot=COMPARE_N_BOOT, seed=seed, progress=False)
     groups = sensitive_features(patients.loc[feats.test.patient_ids].reset_index())
     audit = audit_strategies(comparison.proba, feats.y_test, groups, n_boot=QUICK_AUDIT_BOOT if quick else 500,
                              seed=seed)
