@@ -50,6 +50,18 @@ def _header(printed: str) -> str:
     return lines[rule - 1]
 
 
+@pytest.fixture
+def one_thread():
+    """Torch, BLAS and OpenMP on one thread: on a busy 2-core machine a second one spins instead of helping (see
+    ``config.TRAIN_THREADS``; training already uses one torch thread, this covers inference and scikit-learn)."""
+    from threadpoolctl import threadpool_limits
+
+    from medfusion_lib.config import torch_threads
+
+    with torch_threads(1), threadpool_limits(limits=1):
+        yield
+
+
 # ---------------------------------------------------------------------------------------------------------- data
 def test_bench_data(tmp_path, capsys, monkeypatch):
     """Two tiny cohorts (the smallest ``build_cohort`` accepts) instead of 300 and 1,000 patients."""
@@ -103,16 +115,6 @@ def test_bench_text(tmp_path, capsys, monkeypatch):
 
 
 # -------------------------------------------------------------------------------- fusion and hospitals: shared
-@pytest.fixture
-def one_torch_thread():
-    """Torch on one thread: on a busy 2-core machine a second one spins instead of helping (see
-    ``config.TRAIN_THREADS``); training already uses one, this covers inference too."""
-    from medfusion_lib.config import torch_threads
-
-    with torch_threads(1):
-        yield
-
-
 def _tiny_extra_cnns(monkeypatch) -> None:
     """Image features made with other settings than quick mode's (the in-sample recipes of ``bench fusion``, the
     embeddings of ``bench hospitals``) come from a tiny CNN: 4 channels, 16 px, one epoch. The default quick
@@ -151,7 +153,7 @@ FUSION_KEYS = {"kind", "uses_image", "macro_f1", "ci_low", "ci_high", "balanced_
                "non_image_ci_low", "non_image_ci_high", "non_image_p_value", "fit_s", "predict_s"}
 
 
-def test_bench_fusion(tmp_path, capsys, monkeypatch, one_torch_thread):
+def test_bench_fusion(tmp_path, capsys, monkeypatch, one_thread):
     """Six strategies (one early, one late, one hybrid), both narrative baselines with a fixed C (no grid search),
     50 bootstrap resamples, a 3-epoch dropout ablation and tiny in-sample CNNs for the image-feature effect."""
     from functools import partial
@@ -243,7 +245,7 @@ def _fake_pneumoniamnist(path: Path) -> Path:
     return path
 
 
-def test_bench_image(tmp_path, capsys, monkeypatch):
+def test_bench_image(tmp_path, capsys, monkeypatch, one_thread):
     """64 films per split for one epoch (PneumoniaMNIST: a file of random films in the official layout, found
     through $MEDFUSION_MEDMNIST_NPZ), 48 cohort films, and the CPU cost on batches of 2, all on one torch thread
     (the benchmark's two spin on a busy 2-core machine; see ``config.TRAIN_THREADS``)."""
@@ -366,18 +368,21 @@ def test_bench_grading_refuses_a_class_short_of_full_marks(tmp_path, monkeypatch
 
 
 # ----------------------------------------------------------------------------------------------------- hospitals
-def test_bench_hospitals(tmp_path, capsys, monkeypatch, one_torch_thread):
-    """The six audited strategies (hybrid 5 epochs), 5 audit resamples, tiny embedding CNN for the site probe, the
-    shortcut experiment on a 300/120/120 subsample at 16 px for one epoch, and 2 federated rounds."""
+def test_bench_hospitals(tmp_path, capsys, monkeypatch, one_thread):
+    """Four audited strategies instead of six (two unimodal, early, hybrid with 5 epochs; each is fitted once per
+    site), 10 comparison and 5 audit resamples, a tiny embedding CNN for the site probe, the shortcut experiment on
+    a 300/120/120 subsample at 16 px for one epoch, and 2 federated rounds."""
     from medfusion_lib.bench import hospitals
     from medfusion_lib.data import load_cohort
     from medfusion_lib.fusion.features import subsample_cohort
     from medfusion_lib.hospitals import shortcut
     from medfusion_lib.hospitals.shortcut import FIXES
 
+    monkeypatch.setattr(hospitals, "STRATEGIES", ("text_only", "image_only", "early_logreg", "hybrid_concat"))
     _short_line_up(monkeypatch, hospitals.STRATEGIES)
     _tiny_extra_cnns(monkeypatch)
     monkeypatch.setattr(hospitals, "QUICK_AUDIT_BOOT", 5)
+    monkeypatch.setattr(hospitals, "COMPARE_N_BOOT", 10)
     monkeypatch.setattr(hospitals, "QUICK_SHORTCUT_EPOCHS", 1)
     monkeypatch.setattr(hospitals, "QUICK_ROUNDS", 2)
     real_shortcut = shortcut.run_shortcut_experiment
