@@ -9,6 +9,8 @@ from pathlib import Path
 from medfusion_lib.data import build_cohort
 
 REPEATS = 3
+#: Cohort sizes built in quick mode (a smoke run; the full run builds 1,000 and 5,000).
+QUICK_SIZES = (300, 1000)
 
 
 def _folder_bytes(path: Path) -> int:
@@ -16,7 +18,7 @@ def _folder_bytes(path: Path) -> int:
 
 
 def run(quick: bool = False):
-    sizes = (300, 1000) if quick else (1000, 5000)
+    sizes = QUICK_SIZES if quick else (1000, 5000)
     repeats = 1 if quick else REPEATS
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,6 +14,9 @@ import time
 
 #: Strategies re-scored with in-sample image features to show what the leak was worth.
 LEAK_PROBES = ("early_logreg", "hybrid_concat")
+#: Quick mode: bootstrap resamples for the CIs, and epochs of the hybrid networks in the modality-dropout ablation.
+QUICK_N_BOOT = 200
+QUICK_ABLATION_EPOCHS = 30
 
 
 def image_feature_effect(cohort, quick: bool, seed: int, strategies: dict, n_boot: int) -> dict:
@@ -51,7 +54,7 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     from medfusion_lib.fusion.features import build_modalities
 
     seed = seed_everything(0)
-    n_boot = 200 if quick else 1000
+    n_boot = QUICK_N_BOOT if quick else 1000
     cohort = load_cohort()
     started = time.perf_counter()
     feats = build_modalities(cohort, quick=quick, seed=seed, progress=False)
@@ -72,7 +75,7 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     ablation = modality_dropout_ablation(feats.train, feats.y_train, feats.test, feats.y_test, feats.val,
                                          feats.y_val, missing="image", dropouts=(0.0, 0.3),
                                          seeds=(0,) if quick else (0, 1, 2),
-                                         num_epochs=30 if quick else 60)
+                                         num_epochs=QUICK_ABLATION_EPOCHS if quick else 60)
     ablation_s = time.perf_counter() - started
     by_p = ablation.groupby("modality_dropout")[["macro_f1_full", "macro_f1_missing", "loss"]].mean()
 

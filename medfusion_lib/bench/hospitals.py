@@ -20,6 +20,12 @@ import time
 
 #: The strategies audited for fairness and site shift: one per kind, plus the unimodal baselines.
 STRATEGIES = ("text_only", "image_only", "vitals_only", "early_logreg", "late_mean", "hybrid_concat")
+#: Quick mode: bootstrap resamples of the subgroup audit, epochs of the shortcut CNNs, federated rounds.
+QUICK_AUDIT_BOOT = 100
+QUICK_SHORTCUT_EPOCHS = 4
+QUICK_ROUNDS = 5
+#: Bootstrap resamples of the strategy comparison (its CIs are not reported here: only its scores and probabilities).
+COMPARE_N_BOOT = 100
 
 
 def run(quick: bool = False) -> tuple[list[dict], dict]:
@@ -49,9 +55,10 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     line_up = default_strategies(feats.train.names, seed=seed, quick=quick)
     strategies = {k: line_up[k] for k in STRATEGIES}
     comparison = compare_strategies(feats.train, feats.y_train, feats.test, feats.y_test, feats.val, feats.y_val,
-                                    strategies=strategies, n_boot=100, seed=seed, progress=False)
+                                    strategies=strategies, n_boot=COMPARE_N_BOOT, seed=seed, progress=False)
     groups = sensitive_features(patients.loc[feats.test.patient_ids].reset_index())
-    audit = audit_strategies(comparison.proba, feats.y_test, groups, n_boot=100 if quick else 500, seed=seed)
+    audit = audit_strategies(comparison.proba, feats.y_test, groups, n_boot=QUICK_AUDIT_BOOT if quick else 500,
+                             seed=seed)
     f1_gaps = worst_group_gaps(audit, "macro_f1")
     ud_gaps = worst_group_gaps(audit, "under_diagnosis")
     fairness = {name: {"macro_f1": float(comparison.table.set_index("strategy").loc[name, "macro_f1"]),
@@ -79,7 +86,7 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
 
     # ---- the marker shortcut
     started = time.perf_counter()
-    sc = run_shortcut_experiment(cohort, epochs=4 if quick else 8, seed=seed)
+    sc = run_shortcut_experiment(cohort, epochs=QUICK_SHORTCUT_EPOCHS if quick else 8, seed=seed)
     table = sc.table.set_index("model")
     recovery = sc.recovery("auc")
     best_fix = sc.best_fix("auc")
@@ -94,7 +101,7 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
     # ---- federated
     started = time.perf_counter()
     federation = cohort_federation(cohort, quick=quick, seed=seed, feats=feats)
-    rounds = 5 if quick else 10
+    rounds = QUICK_ROUNDS if quick else 10
     hybrid = TrainSettings(kind="hybrid", rounds=rounds, local_epochs=2, lr=0.003, seed=seed)
     fed_started = time.perf_counter()
     fedavg = run_federated(federation, hybrid)

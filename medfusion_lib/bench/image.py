@@ -15,6 +15,9 @@ import numpy as np
 
 SEEDS = (0, 1, 2)
 THREADS = 2
+#: Quick mode (a smoke run): films kept per split and training epochs, per data set.
+QUICK_FILMS = {"pneumoniamnist": 600, "cohort": 400}
+QUICK_EPOCHS = {"pneumoniamnist": 2, "cohort": 1}
 
 
 def _find_pneumoniamnist():
@@ -54,11 +57,12 @@ def bench_pneumoniamnist(quick: bool, rows: list[dict]) -> dict:
         return {"skipped": "no local pneumoniamnist.npz"}
     splits = load_medmnist_npz(path, flag="pneumoniamnist")
     if quick:  # a smoke test: a slice of the data, two epochs, one seed
-        splits = {name: (x[:600], y[:600]) for name, (x, y) in splits.items()}
+        n = QUICK_FILMS["pneumoniamnist"]
+        splits = {name: (x[:n], y[:n]) for name, (x, y) in splits.items()}
     per_seed = []
     for seed in SEEDS[:1] if quick else SEEDS:
         config = default_config(seed=seed, num_threads=THREADS, progress=False, device="cpu",
-                                **({"epochs": 2} if quick else {}))
+                                **({"epochs": QUICK_EPOCHS["pneumoniamnist"]} if quick else {}))
         trained, wall, cpu = _timed_training(splits, config)
         report = trained.evaluate(*splits["test"])
         per_seed.append({"seed": seed, "test_auc": report["auc"], "test_acc": report["acc"],
@@ -84,9 +88,10 @@ def bench_cohort(quick: bool, rows: list[dict]) -> dict:
 
     splits = cohort_splits(load_cohort())
     if quick:
-        splits = {name: (x[:400], y[:400]) for name, (x, y) in splits.items()}
+        n = QUICK_FILMS["cohort"]
+        splits = {name: (x[:n], y[:n]) for name, (x, y) in splits.items()}
     config = default_config(seed=0, num_threads=THREADS, progress=False, device="cpu",
-                            **({"epochs": 1} if quick else {}))
+                            **({"epochs": QUICK_EPOCHS["cohort"]} if quick else {}))
     trained, wall, cpu = _timed_training(splits, config, num_classes=len(DIAGNOSES))
     report = trained.evaluate(*splits["test"])
     rows.append({"task": "cohort (6 classes)", "seed": 0, "test_macro_f1": report["macro_f1"],

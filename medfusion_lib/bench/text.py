@@ -20,6 +20,9 @@ from medfusion_lib.text.extract import clear_cache, extract_mentions
 from medfusion_lib.text.models import text_pipeline
 
 TARGETS = {"recall": 0.85, "precision": 0.85, "negation_accuracy": 0.90}
+#: Quick mode: the (model, features) pairs compared, and how many generated test narratives are scored.
+QUICK_CLASSIFIERS = (("logreg", "tfidf"), ("logreg", "symptoms"), ("naive_bayes", "tfidf"))
+QUICK_GENERATED = 200
 
 
 def _extraction_rows(name: str, texts: list[str], gold: list[list]) -> tuple[list[dict], dict]:
@@ -40,7 +43,7 @@ def _extraction_rows(name: str, texts: list[str], gold: list[list]) -> tuple[lis
 
 def _classifier_configs(quick: bool) -> list[tuple[str, str]]:
     if quick:
-        return [("logreg", "tfidf"), ("logreg", "symptoms"), ("naive_bayes", "tfidf")]
+        return list(QUICK_CLASSIFIERS)
     return [(m, f) for f in ("tfidf", "symptoms", "both")
             for m in ("logreg", "linear_svm", "naive_bayes", "random_forest")] + [("encoder", "embedding-bag")]
 
@@ -59,7 +62,7 @@ def run(quick: bool = False):
     test = cohort.split("test")
     texts, gold = cohort_gold(test)
     if quick:
-        texts, gold = texts[:200], gold[:200]
+        texts, gold = texts[:QUICK_GENERATED], gold[:QUICK_GENERATED]
     r, p = _extraction_rows("generated (test split)", texts, gold)
     rows += r
     payload["extraction_generated"] = p
