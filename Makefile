@@ -41,10 +41,14 @@ exercises: venv
 # Tests may use the real PneumoniaMNIST file beside the checkout (../shared/data); the course never needs it.
 SHARED_NPZ := $(wildcard $(abspath ..)/shared/data/pneumoniamnist.npz)
 
+# One BLAS/OpenMP/torch thread per process: the two pytest workers (and their kernels) already fill both cores, and a
+# second thread each only spins (measured: bench hospitals' quick run 14 -> 7 CPU-s, one image cost timing 7 -> 0.75 s).
+TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
 test: venv
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
-	MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
+	$(TEST_THREADS) MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
 		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
 
 lab: venv
