@@ -10,8 +10,8 @@ from medfusion_lib.hospitals.markers import CORNERS, burn_marker, marker_box, ma
 from medfusion_lib.hospitals.shift import leave_one_site_out, site_probe
 from medfusion_lib.hospitals.shortcut import (LABELS, PAIR, confounded_sample, contingency,
                                               site_balanced_index)
-from medfusion_lib.hospitals.subgroups import (age_band, audit, gaps, group_frame, sensitive_features,
-                                               under_diagnosis_rate)
+from medfusion_lib.hospitals.subgroups import (age_band, audit, audit_strategies, gaps, group_frame,
+                                               sensitive_features, under_diagnosis_rate)
 
 
 def fake_patients(n: int = 3000, seed: int = 0) -> pd.DataFrame:
@@ -141,3 +141,34 @@ def test_leave_one_site_out_never_trains_on_the_held_out_site():
     assert set(table.site) == {"A", "B", "C"}
     c = table.set_index("site").loc["C"]
     assert c.macro_f1_unseen < c.macro_f1_seen
+
+
+def test_audit_of_several_models_equals_one_metricframe_per_model():
+    # audit_strategies scores every model in one MetricFrame per attribute; each model's rows (estimates and
+    # bootstrap intervals) must be exactly those of a MetricFrame of its own with the same seed
+    rng = np.random.default_rng(3)
+    patients = fake_patients(300)
+    features = sensitive_features(patients)
+    y = rng.integers(0, 6, 300)
+    preds = {name: np.where(rng.random(300) < acc, y, rng.integers(0, 6, 300))
+             for name, acc in (("weak", 0.4), ("strong", 0.8))}
+    table = audit_strategies(preds, y, features, n_boot=15, seed=4)
+    for name, pred in preds.items():
+        mine = table[table.strategy == name]
+        for attribute in ("sex", "site"):
+            frame = group_frame(y, pred, features[attribute], n_boot=15, seed=4)
+            part = mine[mine.attribute == attribute].set_index(["group", "metric"])
+            for metric in ("macro_f1", "under_diagnosis"):
+                for group in frame.by_group.index:
+                    row = part.loc[(str(group), metric)]
+                    assert row.estimate == frame.by_group.loc[group, metric]
+                    assert row.low == frame.by_group_ci[0].loc[group, metric]
+                    assert row.high == frame.by_group_ci[-1].loc[group, metric]
+    # intervals only where asked; the estimates and the other model's intervals do not change
+    partial = audit_strategies(preds, y, features, n_boot=15, seed=4, ci_for=["strong"])
+    assert partial.strategy.tolist() == table.strategy.tolist()
+    assert partial[partial.strategy == "weak"][["low", "high"]].isna().all().all()
+    pd.testing.assert_frame_equal(partial[partial.strategy == "strong"], table[table.strategy == "strong"])
+    pd.testing.assert_series_equal(partial.estimate, table.estimate)
+    with pytest.raises(ValueError, match="ci_for"):
+        audit_strategies(preds, y, features, n_boot=5, ci_for=["missing"])

@@ -6,8 +6,9 @@ patients who have pneumonia, tuberculosis or heart failure whom the model sends 
 diagnosis (upper respiratory infection or acute bronchitis). A model can have a good average score and still
 under-diagnose one group much more often; that gap is what this module measures.
 
-``MetricFrame(..., n_boot=, ci_quantiles=)`` resamples patients *within each group* and gives percentile
-CIs per group (``by_group_ci``) and for the between-group difference (``difference_ci``).
+``MetricFrame(..., n_boot=, ci_quantiles=)`` resamples the patients (all of them, with replacement; each group
+is then scored on its members in the resample) and gives percentile CIs per group (``by_group_ci``) and for the
+between-group difference (``difference_ci``).
 """
 from __future__ import annotations
 
@@ -106,20 +107,7 @@ def audit(y_true, y_pred, features: pd.DataFrame, attributes: Sequence[str] = AT
     Columns: ``attribute, group, metric, estimate, low, high, n`` (``low``/``high`` the 95 % bootstrap
     interval from ``MetricFrame``; the estimate is the score on the group's real patients).
     """
-    rows = []
-    for attribute in attributes:
-        groups = features[attribute].to_numpy()
-        frame = group_frame(y_true, y_pred, groups, n_boot=n_boot, seed=seed)
-        counts = pd.Series(groups).value_counts()
-        lows, highs = (frame.by_group_ci[0], frame.by_group_ci[-1]) if n_boot else (None, None)
-        for group in frame.by_group.index:
-            for metric in frame.by_group.columns:
-                rows.append({"attribute": attribute, "group": str(group), "metric": metric,
-                             "estimate": float(frame.by_group.loc[group, metric]),
-                             "low": float(lows.loc[group, metric]) if n_boot else np.nan,
-                             "high": float(highs.loc[group, metric]) if n_boot else np.nan,
-                             "n": int(counts[group])})
-    return pd.DataFrame(rows)
+    return audit_strategies({"model": y_pred}, y_true, features, attributes, n_boot, seed).drop(columns="strategy")
 
 
 def gaps(table: pd.DataFrame) -> pd.DataFrame:
@@ -136,17 +124,80 @@ def gaps(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _scored_by(metric: Callable, key: str) -> Callable:
+    """``metric`` applied to the predictions passed as the per-patient sample parameter ``key``."""
+
+    def scored(y_true, y_pred, **params):  # y_pred is MetricFrame's placeholder; the model's own is in params
+        return metric(y_true, params[key])
+
+    return scored
+
+
 def audit_strategies(predictions: Mapping[str, np.ndarray], y_true, features: pd.DataFrame,
-                     attributes: Sequence[str] = ATTRIBUTES, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+                     attributes: Sequence[str] = ATTRIBUTES, n_boot: int = 200, seed: int = 0,
+                     ci_for: Sequence[str] | None = None) -> pd.DataFrame:
     """:func:`audit` for several models: ``predictions`` maps a strategy name to (n,) predicted classes or
-    (n, n_classes) probabilities. Returns the audit table with a leading ``strategy`` column."""
-    parts = []
+    (n, n_classes) probabilities. Returns the audit table with a leading ``strategy`` column.
+
+    ``ci_for``: the strategies whose per-group intervals are bootstrapped (default: all); the others get their
+    point estimates only (``low``/``high`` NaN). The bootstrap is nearly all of the audit's cost, and a model's
+    intervals do not depend on which other models are audited beside it.
+
+    One ``MetricFrame`` per attribute scores every model (each model's predictions travel as a per-patient
+    ``sample_params`` column): fairlearn draws its bootstrap resamples from the seed and the number of patients
+    only, so every model is resampled exactly as a frame of its own would be — same numbers, and the
+    resampling and grouping are paid once per attribute instead of once per model and attribute.
+    """
+    from fairlearn.metrics import MetricFrame
+
+    if ci_for is not None and n_boot:
+        unknown = sorted(set(ci_for) - set(predictions))
+        if unknown:
+            raise ValueError(f"ci_for names {unknown}, which are not in predictions ({sorted(predictions)})")
+        parts = [audit_strategies({n: p for n, p in predictions.items() if (n in ci_for) == with_ci}, y_true,
+                                  features, attributes, n_boot if with_ci else 0, seed)
+                 for with_ci in (True, False) if any((n in ci_for) == with_ci for n in predictions)]
+        table = pd.concat(parts, ignore_index=True)
+        order = {str(name): i for i, name in enumerate(predictions)}
+        return table.iloc[np.argsort(table.strategy.map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+    y_true = np.asarray(y_true)
+    preds = {}
     for name, pred in predictions.items():
         pred = np.asarray(pred)
-        pred = pred.argmax(axis=1) if pred.ndim == 2 else pred
-        parts.append(audit(y_true, pred, features, attributes, n_boot, seed).assign(strategy=name))
-    table = pd.concat(parts, ignore_index=True)
-    return table[["strategy", *[c for c in table.columns if c != "strategy"]]]
+        preds[str(name)] = pred.argmax(axis=1) if pred.ndim == 2 else pred
+        if len(preds[str(name)]) != len(y_true):
+            raise ValueError(f"predictions of {name!r} ({len(pred)}) and y_true ({len(y_true)}) must describe "
+                             "the same patients")
+    if not preds:
+        raise ValueError("predictions is empty; pass {strategy name: predictions}")
+    columns = {(name, metric): f"{name}/{metric}" for name in preds for metric in METRICS}
+    metrics = {column: _scored_by(METRICS[metric], f"pred_{i}")
+               for i, ((name, metric), column) in enumerate(columns.items())}
+    params = {column: {f"pred_{i}": preds[name]} for i, ((name, _), column) in enumerate(columns.items())}
+    kwargs = {"n_boot": n_boot, "ci_quantiles": list(CI_QUANTILES), "random_state": seed} if n_boot else {}
+    rows = []
+    for attribute in attributes:
+        groups = features[attribute].to_numpy()
+        if len(groups) != len(y_true):
+            raise ValueError(f"y_true ({len(y_true)}) and groups ({len(groups)}) must describe the same patients")
+        frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=next(iter(preds.values())),
+                            sensitive_features=pd.Series(groups, name="group"), sample_params=params, **kwargs)
+        counts = pd.Series(groups).value_counts()
+        lows, highs = (frame.by_group_ci[0], frame.by_group_ci[-1]) if n_boot else (None, None)
+        for (name, metric), column in columns.items():
+            for group in frame.by_group.index:
+                rows.append({"strategy": name, "attribute": attribute, "group": str(group), "metric": metric,
+                             "estimate": float(frame.by_group.loc[group, column]),
+                             "low": float(lows.loc[group, column]) if n_boot else np.nan,
+                             "high": float(highs.loc[group, column]) if n_boot else np.nan,
+                             "n": int(counts[group])})
+    table = pd.DataFrame(rows)
+    # the order a loop over strategies, attributes, groups and metrics gives
+    order = {name: i for i, name in enumerate(preds)}
+    table["_s"], table["_a"] = table.strategy.map(order), table.attribute.map({a: i for i, a in enumerate(attributes)})
+    table["_m"] = table.metric.map({m: i for i, m in enumerate(METRICS)})
+    table["_g"] = table.groupby(["strategy", "attribute", "metric"]).cumcount()
+    return table.sort_values(["_s", "_a", "_g", "_m"]).drop(columns=["_s", "_a", "_g", "_m"]).reset_index(drop=True)
 
 
 def worst_group_gaps(table: pd.DataFrame, metric: str = "macro_f1") -> dict[str, dict[str, float]]:
