@@ -381,7 +381,6 @@ def test_bench_hospitals(tmp_path, capsys, monkeypatch, one_thread):
     monkeypatch.setattr(hospitals, "STRATEGIES", ("text_only", "image_only", "early_logreg", "hybrid_concat"))
     _short_line_up(monkeypatch, hospitals.STRATEGIES)
     _tiny_extra_cnns(monkeypatch)
-    monkeypatch.setattr(hospitals, "QUICK_AUDIT_BOOT", 5)
     monkeypatch.setattr(hospitals, "COMPARE_N_BOOT", 10)
     monkeypatch.setattr(hospitals, "QUICK_SHORTCUT_EPOCHS", 1)
     monkeypatch.setattr(hospitals, "QUICK_ROUNDS", 2)
