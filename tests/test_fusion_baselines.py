@@ -87,3 +87,20 @@ def test_baselines_enter_the_comparison(feats):
     assert result.best_fusion == "early_logreg"  # a baseline is never "the best fusion"
     assert result.best_non_image in {"text_only", TEXT_BASELINE, TEXT_VITALS_BASELINE}
     assert set(result.gain["vs_non_image"]) == {"macro_f1", "ci_low", "ci_high", "p_value"}
+
+
+def test_the_two_baselines_share_one_grid_search(feats, monkeypatch):
+    """The text + vitals model reuses the C that the text model's (identical) grid search chose: one search."""
+    from sklearn.model_selection import GridSearchCV
+
+    from medfusion_lib.fusion import baselines
+
+    baselines._grid_search_C.cache_clear()
+    searches = []
+    original_fit = GridSearchCV.fit
+    monkeypatch.setattr(GridSearchCV, "fit", lambda self, *a, **k: searches.append(1) or original_fit(self, *a, **k))
+    models = {name: model.fit(feats.train, feats.y_train) for name, model in baseline_strategies(feats).items()}
+    assert len(searches) == 1
+    assert models[TEXT_BASELINE].C_ == models[TEXT_VITALS_BASELINE].C_
+    NarrativeModel(narrative_lookup(feats), seed=1).fit(feats.train, feats.y_train)  # another seed: its own folds
+    assert len(searches) == 2

@@ -243,3 +243,18 @@ def test_modality_dropout_never_hides_everything():
     kept = drop_modalities(present, 0.3, torch.Generator().manual_seed(0))[100:].float().mean()
     assert 0.62 < kept < 0.8
     assert torch.equal(drop_modalities(present, 0.0, torch.Generator()), present)
+
+
+def test_one_blas_thread_limits_blas_and_restores_the_callers_setting():
+    from threadpoolctl import threadpool_info
+
+    from medfusion_lib.fusion.base import one_blas_thread
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "NumPy's BLAS is loaded"
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before

@@ -5,6 +5,7 @@ All strategies are scikit-learn estimators (``get_params``/``clone`` work) whose
 """
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
 import numpy as np
@@ -26,6 +27,28 @@ def make_estimator(estimator="logreg", seed: int = 0):
         raise TypeError(f"estimator must be one of {ESTIMATORS} or a scikit-learn classifier with "
                         f"predict_proba; got {type(estimator).__name__}")
     return registry_estimator(estimator, seed, allowed=ESTIMATORS)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, built once (building it scans the process: ~10 ms, too
+    slow to repeat on every fit; limiting through it then costs microseconds). Built on first use, after
+    scikit-learn has loaded SciPy's and NumPy's BLAS."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which NumPy's and SciPy's BLAS run on one thread (the caller's setting comes back after).
+
+    The fusion track's classifiers fit small tables (hundreds of patients, tens of columns) with many short
+    BLAS calls (each L-BFGS step of a logistic regression); starting BLAS threads for each costs more than the
+    arithmetic, and on a busy 2-core laptop the threads spin: ``LateFusion("mean").fit`` on the quick-mode
+    features took 0.64 s CPU with OpenBLAS's two threads and 0.07 s with one (same reason as
+    :func:`medfusion_lib.config.torch_threads`). A fixed count also makes a seed give the same bits everywhere.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def resolve_progress(progress: bool | None) -> bool:
@@ -133,7 +156,7 @@ def out_of_fold_proba(model: FusionModel, data: Modalities, y: np.ndarray, n_fol
     proba = np.zeros((len(y), len(classes)))
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for fit_idx, held_idx in folds.split(np.zeros(len(y)), y):
-        fold_model = clone(model).fit(data.subset(fit_idx), y[fit_idx])
+        fold_model = clone(model).fit(data.subset(fit_idx), y[fit_idx])  # each model limits its BLAS threads
         # a fold may lack a rare class: place its columns by class label
         cols = np.searchsorted(classes, fold_model.classes_)
         proba[np.ix_(held_idx, cols)] = fold_model.predict_proba(data.subset(held_idx))

@@ -13,11 +13,12 @@ marked absent gets an empty narrative (the text-only model then predicts the tra
 """
 from __future__ import annotations
 
+import functools
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from medfusion_lib.fusion.base import FusionModel, resolve_modalities
+from medfusion_lib.fusion.base import FusionModel, one_blas_thread, resolve_modalities
 from medfusion_lib.fusion.modalities import Modalities
 
 #: The names under which :func:`baseline_strategies` lists the two baselines.
@@ -118,24 +119,18 @@ class NarrativeModel(FusionModel):
         self.means_ = {n: data.features[n][data.present[n]].mean(axis=0) for n in self.extra_}
         rows = data.present["text"] if not self.extra_ else np.ones(len(data), dtype=bool)
         X, target = self._table(data)[rows], y[rows]
-        self.C_ = float(self.C) if self.C is not None else self._grid_C(data, y)
-        self.model_ = self._pipeline().set_params(model__C=self.C_).fit(X, target)
+        with one_blas_thread():
+            self.C_ = float(self.C) if self.C is not None else self._grid_C(data, y)
+            self.model_ = self._pipeline().set_params(model__C=self.C_).fit(X, target)
         self._cols = np.searchsorted(self.classes_, self.model_.classes_)
         return self
 
     def _grid_C(self, data: Modalities, y: np.ndarray) -> float:
         """Lesson 03's choice of C: 3-fold grid search of TF-IDF + LR on the training narratives (text only, also
         for the text + vitals model, so the two baselines differ only in the vitals columns)."""
-        from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-        from medfusion_lib.text.models import DEFAULT_GRIDS, text_pipeline
-
         rows = data.present["text"]
-        texts = [t for t, ok in zip(self._texts(data), rows) if ok]
-        folds = StratifiedKFold(3, shuffle=True, random_state=self.seed)
-        search = GridSearchCV(text_pipeline("logreg", "tfidf", self.seed), DEFAULT_GRIDS["logreg"],
-                              scoring="f1_macro", cv=folds).fit(texts, y[rows])
-        return float(search.best_params_["model__C"])
+        texts = tuple(t for t, ok in zip(self._texts(data), rows) if ok)
+        return _grid_search_C(texts, tuple(y[rows].tolist()), self.seed)
 
     def predict_proba(self, data: Modalities) -> np.ndarray:
         """(n_patients, n_classes) class probabilities."""
@@ -144,8 +139,23 @@ class NarrativeModel(FusionModel):
         rows = data.present["text"] if not self.extra_ else np.ones(len(data), dtype=bool)
         if rows.any():
             proba[rows] = 0.0
-            proba[np.ix_(rows, self._cols)] = self.model_.predict_proba(self._table(data)[rows])
+            with one_blas_thread():
+                proba[np.ix_(rows, self._cols)] = self.model_.predict_proba(self._table(data)[rows])
         return proba
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_search_C(texts: tuple[str, ...], y: tuple, seed: int) -> float:
+    """The C of lesson 03's grid search on these narratives and labels. Remembered for the process: the text
+    and the text + vitals baselines run the very same search (on the text alone), and a lesson fits both."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from medfusion_lib.text.models import DEFAULT_GRIDS, text_pipeline
+
+    folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+    search = GridSearchCV(text_pipeline("logreg", "tfidf", seed), DEFAULT_GRIDS["logreg"],
+                          scoring="f1_macro", cv=folds).fit(list(texts), np.asarray(y))
+    return float(search.best_params_["model__C"])
 
 
 def baseline_strategies(feats, seed: int = 0, C: float | None = None) -> dict[str, NarrativeModel]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medfusion_lib.fusion.base import FusionModel, ModalityScaler, make_estimator, resolve_modalities
+from medfusion_lib.fusion.base import FusionModel, ModalityScaler, make_estimator, one_blas_thread, resolve_modalities
 from medfusion_lib.fusion.modalities import Modalities
 
 
@@ -63,11 +63,13 @@ class EarlyFusion(FusionModel):
         self._check_missing(data)
         self.layout_ = {n: data.n_features[n] for n in self.names_}
         self.scaler_ = ModalityScaler().fit(data, self.names_)
-        self.model_ = make_estimator(self.estimator, self.seed).fit(self.fuse(data), y)
+        with one_blas_thread():
+            self.model_ = make_estimator(self.estimator, self.seed).fit(self.fuse(data), y)
         return self
 
     def predict_proba(self, data: Modalities) -> np.ndarray:
         """(n_patients, n_classes) class probabilities."""
         data = self._start_predict(data)
         self._check_missing(data)
-        return self.model_.predict_proba(self.fuse(data))
+        with one_blas_thread():
+            return self.model_.predict_proba(self.fuse(data))

@@ -199,7 +199,9 @@ class HybridFusion(FusionModel):
             generator = torch.Generator().manual_seed(self.seed)
             net = JointNet(self.layout_, len(self.classes_), self.hidden, self.fusion, self.dropout)
             net.to(self.device)
-            optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            # foreach: one call per step for all parameter tensors instead of a Python loop over ~24 of them
+            # (the same arithmetic; a third of the step time of these tiny networks on a CPU went into that loop)
+            optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
             loss_fn = nn.CrossEntropyLoss()
 
             def batch_loss(idx):

@@ -20,7 +20,7 @@ import itertools
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from medfusion_lib.fusion.base import FusionModel, out_of_fold_proba, resolve_modalities
+from medfusion_lib.fusion.base import FusionModel, one_blas_thread, out_of_fold_proba, resolve_modalities
 from medfusion_lib.fusion.modalities import Modalities
 from medfusion_lib.fusion.unimodal import UnimodalModel
 
@@ -143,7 +143,8 @@ class LateFusion(FusionModel):
         elif self.rule == "stacking":
             self.oof_proba_ = self._oof(data, y)  # (n, M, K): kept so a lesson can inspect what the meta-learner saw
             meta_X = self.meta_features(self.oof_proba_, self._presence(data))
-            self.meta_ = LogisticRegression(C=self.meta_C, max_iter=2000).fit(meta_X, y)
+            with one_blas_thread():
+                self.meta_ = LogisticRegression(C=self.meta_C, max_iter=2000).fit(meta_X, y)
         return self
 
     def _presence(self, data: Modalities) -> np.ndarray:
@@ -196,4 +197,5 @@ class LateFusion(FusionModel):
             return product_rule(P, present, self.prior_)
         if self.rule == "confidence":
             return confidence_rule(P, present, self.prior_)
-        return self.meta_.predict_proba(self.meta_features(P, present))
+        with one_blas_thread():
+            return self.meta_.predict_proba(self.meta_features(P, present))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medfusion_lib.fusion.base import FusionModel, make_estimator, resolve_modalities
+from medfusion_lib.fusion.base import FusionModel, make_estimator, one_blas_thread, resolve_modalities
 from medfusion_lib.fusion.modalities import Modalities
 
 
@@ -41,7 +41,8 @@ class UnimodalModel(FusionModel):
         from sklearn.preprocessing import StandardScaler
 
         self.model_ = make_pipeline(StandardScaler(), make_estimator(self.estimator, self.seed))
-        self.model_.fit(data.features[name][present], y[present])
+        with one_blas_thread():
+            self.model_.fit(data.features[name][present], y[present])
         self._cols = np.searchsorted(self.classes_, self.model_.classes_)
         self.layout_ = {name: data.n_features[name]}
         return self
@@ -59,5 +60,6 @@ class UnimodalModel(FusionModel):
         proba = np.tile(self.prior_, (len(data), 1))
         if present.any():
             proba[present] = 0.0
-            proba[np.ix_(present, self._cols)] = self.model_.predict_proba(data.features[self.modality][present])
+            with one_blas_thread():
+                proba[np.ix_(present, self._cols)] = self.model_.predict_proba(data.features[self.modality][present])
         return proba
