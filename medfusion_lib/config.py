@@ -63,7 +63,9 @@ def deterministic_torch() -> None:
 
     # cuBLAS needs this before its first use to be deterministic on a GPU; it changes nothing on a CPU
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # = use_deterministic_algorithms(True, warn_only=True) without its torch.compile setting, whose import of
+    # torch._inductor costs ~1.2 CPU-s in every kernel that seeds (the course never compiles)
+    torch.set_deterministic_debug_mode("warn")
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
 
