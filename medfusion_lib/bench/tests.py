@@ -141,10 +141,13 @@ def run(quick: bool = False, save_costs: bool = False):
             for n, i in enumerate(items[:TOP])]
     rows += [{"rank": n + 1, "kind": "file", "name": f["file"], "seconds": f["seconds"], "setup": None}
              for n, f in enumerate(files[:TOP])]
-    if save_costs:
-        if quick or done.returncode != 0:
-            raise RuntimeError("--save-costs needs a full, passing run (a partial profile would misorder the files)")
+    costs_saved = bool(save_costs and not quick and done.returncode == 0)
+    if costs_saved:
         write_costs(files, root / COSTS_FILE)
+    elif save_costs:  # the profile is still worth printing; only the ordering file waits for a full, passing run
+        print(f"--save-costs: {COSTS_FILE} left as it was (it needs a full run that passes; this one "
+              f"{'was quick' if quick else f'exited {done.returncode}'})", file=sys.stderr)
+    rows += [{"kind": "FAILED", "name": name} for name in failed]
     busy = worker_profile(result["records"])
     rows += [{"kind": "worker", "name": f"{name}: busy {w['busy_s']:.0f} s, last test ended at {w['last_s']:.0f} s",
               "seconds": w["busy_s"]} for name, w in busy["workers"].items()]
@@ -165,6 +168,7 @@ def run(quick: bool = False, save_costs: bool = False):
         "files": files,
         **worker_profile(result["records"]),
         "failed": failed,
+        "costs_saved": costs_saved,
         "output_tail": (done.stdout + done.stderr)[-3000:],
     }
     return rows, payload
