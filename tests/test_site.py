@@ -121,6 +121,17 @@ def test_bench_tables_from_json(tmp_path):
     assert "quick mode, 1.5 s wall; Python 3.11, 2 CPUs" in page
 
 
+def test_bench_page_cuts_long_lists_and_log_text(tmp_path):
+    """`bench tests` lists every test id (some quote exercise sources) and a log tail: the page shows the slowest
+    rows and points at the file for the rest."""
+    items = [{"item": f"tests/t.py::case{i}", "seconds": 100 - i} for i in range(pages.MAX_ROWS + 5)]
+    payload = {"benchmark": "tests", "items": items, "output_tail": "x" * 5000, "returncode": 0}
+    page = pages.bench_markdown("tests", payload)
+    assert f"case{pages.MAX_ROWS - 1} " in page and f"case{pages.MAX_ROWS} " not in page
+    assert "(5 more rows in build/bench/tests.json)" in page
+    assert "x" * (pages.MAX_TEXT + 1) not in page and "(5,000 characters of text: see build/bench/tests.json)" in page
+
+
 def test_stale_reason_follows_the_lesson_and_the_mode(tmp_path):
     source = _lesson(tmp_path / "00_intro.ipynb", "Intro", 25, None)
     executed = tmp_path / "run" / "00_intro.ipynb"

@@ -116,8 +116,22 @@ def _table(rows: list[dict], first: str | None = None) -> str:
     return "\n".join(lines)
 
 
+#: A benchmark page shows at most this many rows of a list (benchmarks sort their lists, slowest or best first)
+#: and no free text longer than ``MAX_TEXT`` (a log tail); the JSON file keeps everything. ``bench tests`` lists
+#: every test id, and some ids quote exercise sources, hidden-test markers included, which the site must not show.
+MAX_ROWS = 25
+MAX_TEXT = 200
+
+
+def _scalar(name: str, value):
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return f"({len(value):,} characters of text: see build/bench/{name}.json)"
+    return value
+
+
 def bench_markdown(name: str, payload: dict) -> str:
-    """One benchmark's JSON as Markdown: lists of records and dicts of records become tables, scalars one table."""
+    """One benchmark's JSON as Markdown: lists of records and dicts of records become tables, scalars one table
+    (lists cut to ``MAX_ROWS`` rows, long text to a pointer at the file)."""
     meta = payload.get("machine", {})
     mode = "quick" if payload.get("quick") else "full"
     out = [f"## {payload.get('benchmark', name)}",
@@ -128,13 +142,15 @@ def bench_markdown(name: str, payload: dict) -> str:
         if key in {"benchmark", "quick", "machine", "wall_seconds"}:
             continue
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            out.append(f"**{key}**\n\n{_table(value)}")
+            more = (f"\n\n({len(value) - MAX_ROWS:,} more rows in build/bench/{name}.json)"
+                    if len(value) > MAX_ROWS else "")
+            out.append(f"**{key}**\n\n{_table(value[:MAX_ROWS])}{more}")
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             out.append(f"**{key}**\n\n{_table([{key: k, **v} for k, v in value.items()], first=key)}")
         elif isinstance(value, dict) and value:
             out.append(f"**{key}**\n\n{_table([{'name': k, 'value': v} for k, v in value.items()])}")
         else:
-            scalars[key] = value
+            scalars[key] = _scalar(name, value)
     if scalars:
         out.append(_table([{"name": k, "value": v} for k, v in scalars.items()]))
     return "\n\n".join(out)
