@@ -8,8 +8,10 @@ STAMP  := $(VENV)/.installed
 QUICK  ?= 0
 # Notebook cells may take this long in quick mode before nbval fails them.
 CELL_TIMEOUT ?= 300
-# pytest workers: both cores of a laptop by default.
-WORKERS ?= 2
+# pytest workers: three on a 2-core laptop. Many tests wait on other processes (kernels starting, Flower's polling,
+# JupyterLab, Chromium), and a third worker fills a core while one waits (bench tests, one run each: pytest 524 s with
+# two workers, 390 s with three, every worker busy until the end).
+WORKERS ?= 3
 
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
