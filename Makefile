@@ -10,7 +10,7 @@ QUICK  ?= 0
 CELL_TIMEOUT ?= 300
 # pytest workers: three on a 2-core laptop. Many tests wait on other processes (kernels starting, Flower's polling,
 # JupyterLab, Chromium), and a third worker fills a core while one waits (bench tests, one run each: pytest 524 s with
-# two workers, 390 s with three, every worker busy until the end).
+# two workers, in a run whose site tests errored early, and 390 s with three, every worker busy until the end).
 WORKERS ?= 3
 
 export PATH := $(BIN):$(PATH)

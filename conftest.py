@@ -9,7 +9,7 @@ quick-mode fusion features of the default cohort), once, in the main pytest proc
 workers that start two fusion lessons at the same moment would each build them.
 
 Test files run slowest first (``tests/file_costs.json``, written by ``medfusion bench tests --save-costs``), so
-with ``-n 2 --no-loadscope-reorder`` neither worker is left alone at the end with a long notebook.
+with ``--no-loadscope-reorder`` no worker is left alone at the end with a long notebook.
 """
 import json
 import os

@@ -1,6 +1,6 @@
 """``medfusion bench tests``: a profile of ``make test`` — per test, per notebook cell and per file.
 
-Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n 2``) with this module loaded
+Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n $WORKERS``) with this module loaded
 as a pytest plugin (``-p medfusion_lib.bench.tests``: the ``pytest_*`` hooks below) that records every test phase's
 duration in the file ``MEDFUSION_TEST_TIMES`` names (under xdist the workers' reports reach the main process, so one
 file holds the whole run); the table lists the slowest
@@ -9,7 +9,7 @@ slowest files. ``--quick`` profiles a few fast test files instead (a smoke test 
 ``MEDFUSION_BENCH_TESTS="pytest args"`` profiles any other selection with pytest directly.
 
 ``--save-costs`` (after a passing full run) writes each file's seconds to ``tests/file_costs.json``: the repository's
-conftest orders the next runs by it, slowest file first, so the two workers finish together.
+conftest orders the next runs by it, slowest file first, so the workers finish together.
 """
 from __future__ import annotations
 
