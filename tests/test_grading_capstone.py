@@ -31,5 +31,8 @@ def test_grade_06_capstone_end_to_end(tmp_path, capsys):
     assert hashes(tmp_path / "class") == before
     table = capsys.readouterr().out
     assert "10/10" in table and "100%" in table
+    # the solution run's cached features were kept for the students' kernels (they need not retrain the CNNs)
+    kept = list((tmp_path / "out" / ".kernel-caches").glob("*/fusion/*.npz"))
+    assert any(p.name.startswith("image-cnn-") for p in kept), kept
     for page in (tmp_path / "out" / "feedback").glob("*.html"):
         assert "expected." not in page.read_text(), "hidden checks must not reach the feedback"

@@ -31,8 +31,8 @@ from medfusion_lib.grading.feedback import feedback_html
 from medfusion_lib.grading.grade import grade_submission
 from medfusion_lib.grading.limits import Limits
 from medfusion_lib.grading.results import ExerciseResult, SubmissionResult
-from medfusion_lib.grading.store import (cache_key, load_cached, load_reference, save_reference, save_result,
-                                         write_histograms, write_tables)
+from medfusion_lib.grading.store import (KERNEL_CACHES, cache_key, load_cached, load_reference, save_reference,
+                                         save_result, write_histograms, write_tables)
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -231,12 +231,16 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
             # The solution's values, once per class (cached in --out, tagged like the results).
             reference_key = cache_key("reference", assignment, limits, trusted=not sandboxed, variant=variant)
             reference = None if force else load_reference(out, reference_key, secret_key)
+            # The solution run's course caches (features keyed on code and cohort), for every student's kernel.
+            warm_cache = out / KERNEL_CACHES / reference_key
             if reference is None:
                 started = time.perf_counter()
-                reference = reference_evidence(assignment, limits, sandboxed=sandboxed, variant=variant)
+                reference = reference_evidence(assignment, limits, sandboxed=sandboxed, variant=variant,
+                                               keep_cache=warm_cache)
                 report.reference_seconds = time.perf_counter() - started
                 save_reference(out, reference_key, reference, secret_key)
-            options = {"reference": reference, "sandboxed": sandboxed, "variant": variant}
+            options = {"reference": reference, "sandboxed": sandboxed, "variant": variant,
+                       "warm_cache": warm_cache}
             runner = (_run_dask(tasks, assignment, limits, dask_address, options) if dask_address
                       else _run_local(tasks, assignment, limits, max(1, min(workers, len(tasks))), options))
             bar = tqdm(total=len(tasks), desc=f"grading {assignment.name}", unit="nb", disable=not progress,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -258,11 +259,22 @@ class GradingEngine(NBClientEngine):
 papermill_engines.register(ENGINE, GradingEngine)
 
 
-def execute_submission(nb, limits: Limits, sandboxed: bool = True, variant: int = 0):
+#: Where a kernel's course caches live inside its job folder (its ``MEDFUSION_BUILD_DIR`` is ``work/build``).
+KERNEL_CACHE = Path("work") / "build" / "cache"
+
+
+def execute_submission(nb, limits: Limits, sandboxed: bool = True, variant: int = 0,
+                       warm_cache: Path | None = None, keep_cache: Path | None = None):
     """Execute a restored notebook in a fresh private job folder; returns the executed copy.
 
     papermill injects ``QUICK``, ``GRADING=True``, ``SEED`` and ``VARIANT`` after the ``parameters`` cell. The
     evidence the capture cells sent is in ``executed.metadata["medfusion_grading"]["evidence"]``.
+
+    ``keep_cache``: after the run, the kernel's course caches (cached features, keyed on the code and the cohort
+    that made them) are copied there — the grader does this for the solution's run. ``warm_cache``: such a folder
+    is copied into the job folder before the kernel starts, so a student's kernel finds the features the solution
+    already built instead of retraining them. The kernel only ever gets its own copy; a folder that does not
+    exist (e.g. on another Dask machine) is skipped.
     """
     params = {"QUICK": bool(limits.quick), "GRADING": True, "SEED": int(limits.seed), "VARIANT": int(variant)}
     nb = copy.deepcopy(nb)
@@ -272,10 +284,30 @@ def execute_submission(nb, limits: Limits, sandboxed: bool = True, variant: int 
     nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {}})
     nb = parameterize_notebook(nb, params, kernel_name=KERNEL_NAME, language="python")
     with tempfile.TemporaryDirectory(prefix="medfusion-grade-", ignore_cleanup_errors=True) as tmp:
-        # The job folder holds nothing of the grader's: the notebook stays in memory.
+        # The job folder holds nothing of the grader's but a copy of the solution run's caches: the notebook
+        # stays in memory.
+        if warm_cache is not None and Path(warm_cache).is_dir():
+            shutil.copytree(warm_cache, Path(tmp) / KERNEL_CACHE, symlinks=True)
         executed = papermill_engines.execute_notebook_with_engine(
             ENGINE, nb, kernel_name=KERNEL_NAME, output_path=None, progress_bar=False, log_output=False,
             limits=limits, job=Path(tmp), sandboxed=sandboxed)
+        if keep_cache is not None and (Path(tmp) / KERNEL_CACHE).is_dir():
+            _replace_folder(Path(tmp) / KERNEL_CACHE, Path(keep_cache))
     evidence = executed.metadata.get(RUN_KEY, {}).get("evidence", {})
     executed.metadata[RUN_KEY] = {"limits": limits.as_dict(), "evidence": evidence}
     return executed
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Make ``target`` a copy of ``source`` (regular files and folders only), never leaving it half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        shutil.copytree(source, staging / "copy", symlinks=True,
+                        ignore=lambda folder, names: [n for n in names if (Path(folder) / n).is_symlink()])
+        old = staging / "old"
+        if target.exists():
+            target.rename(old)
+        (staging / "copy").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

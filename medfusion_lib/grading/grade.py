@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import nbformat
 
@@ -38,13 +39,18 @@ def judge_tests(assignment: Assignment) -> list[dict]:
     return tests
 
 
-def reference_evidence(assignment: Assignment, limits: Limits, sandboxed: bool = True, variant: int = 0) -> dict:
+def reference_evidence(assignment: Assignment, limits: Limits, sandboxed: bool = True, variant: int = 0,
+                       keep_cache: Path | None = None) -> dict:
     """Run the solution notebook once (probes included) and return its evidence, key -> payload.
+
+    ``keep_cache``: where to keep the solution kernel's course caches for the students' kernels (see
+    :func:`~medfusion_lib.grading.execute.execute_submission`).
 
     ValueError naming the probe when the solution itself fails to produce a value the checks need.
     """
     restored = restore(assignment.solution, assignment)
-    executed = execute_submission(restored.notebook, limits, sandboxed=sandboxed, variant=variant)
+    executed = execute_submission(restored.notebook, limits, sandboxed=sandboxed, variant=variant,
+                                  keep_cache=keep_cache)
     evidence = executed.metadata.get(RUN_KEY, {}).get("evidence", {})
     for test in judge_tests(assignment):
         for key, names in ((test["grade_id"], test["visible"]), (f"{test['grade_id']}#hidden", test["hidden"])):
@@ -59,8 +65,9 @@ def reference_evidence(assignment: Assignment, limits: Limits, sandboxed: bool =
 
 
 def grade_submission(student: str, data: bytes, assignment: Assignment, limits: Limits, reference: dict | None = None,
-                     sandboxed: bool = True, variant: int = 0) -> SubmissionResult:
-    """The result of grading one submission's bytes (the file itself is never touched)."""
+                     sandboxed: bool = True, variant: int = 0, warm_cache: Path | None = None) -> SubmissionResult:
+    """The result of grading one submission's bytes (the file itself is never touched). ``warm_cache``: the
+    solution run's course caches, copied into this submission's job folder (see ``execute_submission``)."""
     started = time.monotonic()
     sha = hashlib.sha256(data).hexdigest()
     result = SubmissionResult(student, assignment.name, sha, [])
@@ -74,7 +81,8 @@ def grade_submission(student: str, data: bytes, assignment: Assignment, limits: 
         try:
             if reference is None:
                 reference = reference_evidence(assignment, limits, sandboxed, variant)
-            executed = execute_submission(restored.notebook, limits, sandboxed=sandboxed, variant=variant)
+            executed = execute_submission(restored.notebook, limits, sandboxed=sandboxed, variant=variant,
+                                          warm_cache=warm_cache)
             evidence = executed.metadata[RUN_KEY].pop("evidence", {})
             outcomes = judge_submission(judge_tests(assignment), evidence, reference,
                                         memory_mb=int(limits.memory_mb), timeout=max(60.0, limits.timeout))

@@ -6,6 +6,7 @@
     DIR/grades.csv                student x exercise: points, max_points, status, seconds, message
     DIR/summary.csv               one row per student: total, max, percent
     DIR/histograms.png            the distribution of points per exercise
+    DIR/.kernel-caches/<key>/     the solution run's course caches (features), copied into every student's kernel
 
 A submission is skipped on a re-run when its cache key is unchanged: the hash of the submission's bytes,
 of the solution notebook, of the limits, the class variant, the sandbox mode and the grader version. A fixed
@@ -35,6 +36,8 @@ from medfusion_lib.grading.results import SubmissionResult
 #: Bump when grading logic changes in a way that should re-grade cached results.
 GRADER_VERSION = "2"
 KEY_FILE = ".grader-key"
+#: The solution run's course caches, one folder per reference key (see ``execute_submission``'s ``warm_cache``).
+KERNEL_CACHES = ".kernel-caches"
 KEY_ENV = "MEDFUSION_GRADER_KEY"
 GRADE_COLUMNS = ["student", "assignment", "exercise", "points", "max_points", "status", "seconds", "message"]
 SUMMARY_COLUMNS = ["student", "assignment", "total", "max", "percent", "seconds", "notes"]
