@@ -29,7 +29,7 @@ import pandas as pd
 from medfusion_lib.calibration.calibrators import CANDIDATES, CalibratedModel, select_calibrator
 from medfusion_lib.calibration.estimators import calibration_test
 from medfusion_lib.calibration.metrics import brier_score, classwise_ece, ece_ci, nll, top_label_ece
-from medfusion_lib.calibration.temperature import TemperatureScaled
+from medfusion_lib.calibration.temperature import TemperatureScaled, apply_temperature
 
 #: An ECE at or below this counts as calibrated whatever it was before (the issue's "done when").
 TARGET_ECE = 0.02
@@ -56,8 +56,6 @@ def best_temperature_ece(target: np.ndarray, proba: np.ndarray, n_bins: int = 15
     A diagnostic, not a method: it looks at the labels it scores, so it is an *upper bound* on what temperature
     scaling could do on this set. Tried: ``TEMPERATURE_GRID``, T = 1 (no change) and the temperatures in ``also``
     (e.g. the one fitted on validation), so the answer is never worse than either."""
-    from medfusion_lib.calibration.temperature import apply_temperature
-
     temperatures = np.unique(np.concatenate([TEMPERATURE_GRID, [1.0], np.asarray(also, dtype=float)]))
     eces = [top_label_ece(target, apply_temperature(proba, t), n_bins) for t in temperatures]
     best = int(np.argmin(eces))

@@ -32,6 +32,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.parameterize import parameterize_notebook
 
+from medfusion_lib.atomic import staged_dir
 from medfusion_lib.grading.checks import EVIDENCE_MIME
 from medfusion_lib.grading.kernel import limited_kernel_manager, seed_matplotlib_cache
 from medfusion_lib.grading.limits import Limits
@@ -292,22 +293,9 @@ def execute_submission(nb, limits: Limits, sandboxed: bool = True, variant: int 
             ENGINE, nb, kernel_name=KERNEL_NAME, output_path=None, progress_bar=False, log_output=False,
             limits=limits, job=Path(tmp), sandboxed=sandboxed)
         if keep_cache is not None and (Path(tmp) / KERNEL_CACHE).is_dir():
-            _replace_folder(Path(tmp) / KERNEL_CACHE, Path(keep_cache))
+            with staged_dir(keep_cache) as stage:  # readers see the old copy or the whole new one
+                shutil.copytree(Path(tmp) / KERNEL_CACHE, stage, dirs_exist_ok=True, symlinks=True,
+                                ignore=lambda folder, names: [n for n in names if (Path(folder) / n).is_symlink()])
     evidence = executed.metadata.get(RUN_KEY, {}).get("evidence", {})
     executed.metadata[RUN_KEY] = {"limits": limits.as_dict(), "evidence": evidence}
     return executed
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Make ``target`` a copy of ``source`` (regular files and folders only), never leaving it half-written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        shutil.copytree(source, staging / "copy", symlinks=True,
-                        ignore=lambda folder, names: [n for n in names if (Path(folder) / n).is_symlink()])
-        old = staging / "old"
-        if target.exists():
-            target.rename(old)
-        (staging / "copy").rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
