@@ -16,18 +16,19 @@ from medfusion_lib.errors import UserError
 def test_profile_sums_phases_per_item_and_per_file():
     records = [
         {"nodeid": "tests/a.py::one", "when": "setup", "seconds": 3.0, "outcome": "passed"},
-        {"nodeid": "tests/a.py::one", "when": "call", "seconds": 1.0, "outcome": "passed"},
+        {"nodeid": "tests/a.py::one", "when": "call", "seconds": 1.0, "outcome": "passed", "cpu_s": 2.0},
         {"nodeid": "tests/a.py::one", "when": "teardown", "seconds": 0.5, "outcome": "passed"},
         {"nodeid": "tests/a.py::two", "when": "call", "seconds": 0.25, "outcome": "failed"},
-        {"nodeid": "nb/x.ipynb::Cell 3", "when": "call", "seconds": 9.0, "outcome": "passed"},
+        {"nodeid": "nb/x.ipynb::Cell 3", "when": "call", "seconds": 9.0, "outcome": "passed", "cpu_s": 0.5},
     ]
     items, files = profile(records)
     assert [i["item"] for i in items] == ["nb/x.ipynb::Cell 3", "tests/a.py::one", "tests/a.py::two"]
     one = items[1]
     assert (one["seconds"], one["setup"], one["call"], one["teardown"]) == (4.5, 3.0, 1.0, 0.5)
+    assert one["cpu_s"] == 2.0  # a record without CPU (an older profile) counts as none
     assert items[2]["outcome"] == "failed"
-    assert files == [{"file": "nb/x.ipynb", "seconds": 9.0, "items": 1},
-                     {"file": "tests/a.py", "seconds": 4.75, "items": 2}]
+    assert files == [{"file": "nb/x.ipynb", "seconds": 9.0, "cpu_s": 0.5, "items": 1},
+                     {"file": "tests/a.py", "seconds": 4.75, "cpu_s": 2.0, "items": 2}]
 
 
 def test_worker_profile_finds_the_idle_tail():
@@ -47,13 +48,17 @@ def test_worker_profile_finds_the_idle_tail():
 
 def test_bench_tests_profiles_a_real_pytest_run(tmp_path, monkeypatch):
     (tmp_path / "test_demo.py").write_text(
-        "import time\n\ndef test_slow():\n    time.sleep(0.6)\n\ndef test_fast():\n    pass\n")
+        "import time\n\ndef test_slow():\n    time.sleep(0.6)\n\ndef test_fast():\n    pass\n\n"
+        "def test_busy():\n    end = time.process_time() + 0.4\n    while time.process_time() < end:\n        pass\n")
     monkeypatch.setenv("MEDFUSION_BENCH_TESTS", f"{tmp_path / 'test_demo.py'} -p no:cacheprovider")
     payload = json.loads(run_bench("tests", quick=True, out_dir=tmp_path / "bench").read_text())
     assert payload["returncode"] == 0, payload["output_tail"]
     names = [i["item"].split("::")[-1] for i in payload["items"]]
-    assert names == ["test_slow", "test_fast"]
-    assert payload["items"][0]["call"] >= 0.5
+    assert sorted(names) == ["test_busy", "test_fast", "test_slow"]
+    calls = {i["item"].split("::")[-1]: i["call"] for i in payload["items"]}
+    assert calls["test_slow"] >= 0.5 and calls["test_slow"] > calls["test_fast"]
+    cpu = {i["item"].split("::")[-1]: i["cpu_s"] for i in payload["items"]}
+    assert cpu["test_busy"] >= 0.35 and cpu["test_slow"] < 0.3  # sleeping is wall time, not CPU
     assert payload["pytest_seconds"] <= payload["command_seconds"]
     assert payload["workers"]["main"]["busy_s"] >= 0.5 and payload["idle_tail_s"] == 0.0
 
