@@ -47,11 +47,16 @@ SHARED_NPZ := $(wildcard $(abspath ..)/shared/data/pneumoniamnist.npz)
 # second thread each only spins (measured: bench hospitals' quick run 14 -> 7 CPU-s, one image cost timing 7 -> 0.75 s).
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
+# The trained artefacts under build/cache (named by hashes of the code and data that made them) are shared with the
+# other checkouts of this machine: restored before the tests, new ones saved after, whatever the result
+# (tools/artefacts.py; MEDFUSION_ARTEFACT_CACHE=off turns it off).
 test: venv
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
+	$(BIN)/python tools/artefacts.py restore
 	$(TEST_THREADS) MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
-		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions
+		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions; \
+	status=$$?; $(BIN)/python tools/artefacts.py save; exit $$status
 
 lab: venv
 	$(BIN)/medfusion data build

@@ -1,0 +1,66 @@
+"""tools/artefacts.py, the machine-wide copy of build/cache that `make test` restores and saves: it only adds what
+a side lacks, never overwrites, skips unfinished files, keeps the most recently used within its size, and never
+fails the run."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("medfusion_artefacts_tool", REPO / "tools" / "artefacts.py")
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_restore_adds_only_what_the_checkout_lacks(tmp_path):
+    machine, checkout = tmp_path / "machine", tmp_path / "build" / "cache"
+    write(machine / "fusion" / "image-cnn-aaaa.npz", b"trained elsewhere")
+    write(machine / "fusion" / "symptoms-bbbb.npz", b"machine copy")
+    write(machine / "fusion" / ".image-cnn-cccc.npz.123.tmp", b"half written")
+    write(checkout / "fusion" / "symptoms-bbbb.npz", b"checkout copy")
+    assert tool.restore(checkout, machine) == (1, len(b"trained elsewhere"))
+    assert (checkout / "fusion" / "image-cnn-aaaa.npz").read_bytes() == b"trained elsewhere"
+    assert (checkout / "fusion" / "symptoms-bbbb.npz").read_bytes() == b"checkout copy"  # never overwritten
+    assert not list(checkout.rglob("*.tmp"))
+    assert not (checkout / "fusion" / "image-cnn-aaaa.npz").samefile(machine / "fusion" / "image-cnn-aaaa.npz")
+
+
+def test_save_adds_new_files_and_restore_marks_files_used(tmp_path):
+    machine, checkout = tmp_path / "machine", tmp_path / "cache"
+    write(checkout / "explain" / "joint-dddd.pt", b"model")
+    old = write(machine / "pretrain" / "dual-cnn-eeee.pt", b"encoder")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    files, size, removed = tool.save(checkout, machine)
+    assert (files, size, removed) == (1, 5, [])
+    assert (machine / "explain" / "joint-dddd.pt").read_bytes() == b"model"
+    tool.restore(checkout, machine)
+    assert old.stat().st_mtime > time.time() - 60
+
+
+def test_prune_drops_unused_then_least_recently_used(tmp_path):
+    now = time.time()
+    ages = {"a.npz": 0, "b.npz": 10, "c.npz": 20, "stale.npz": 40 * 86400}
+    for name, age in ages.items():
+        os.utime(write(tmp_path / "fusion" / name, b"x" * 100), (now - age, now - age))
+    removed = tool.prune(tmp_path, keep_days=30, keep_bytes=250)
+    assert sorted(removed) == ["fusion/c.npz", "fusion/stale.npz"]
+    assert sorted(p.name for p in (tmp_path / "fusion").iterdir()) == ["a.npz", "b.npz"]
+
+
+def test_off_and_a_broken_cache_never_fail_the_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(tool.ENV, "off")
+    assert tool.main(["restore", "--cache", str(tmp_path / "cache")]) == 0
+    assert "sharing is off" in capsys.readouterr().out
+    blocker = write(tmp_path / "not-a-folder", b"")
+    monkeypatch.setenv(tool.ENV, str(blocker))  # a file where the cache folder should be
+    write(tmp_path / "cache" / "fusion" / "x.npz", b"x")
+    assert tool.main(["save", "--cache", str(tmp_path / "cache")]) == 0
+    assert "save skipped" in capsys.readouterr().out

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Share the course's cached artefacts (``build/cache``: fusion features, the joint model, pre-trained encoders)
+between the checkouts of one machine, as ``tools/venv.py`` shares the virtualenv.
+
+``make test`` runs ``restore`` before pytest and ``save`` after it, so a fresh clone on a machine that has run the
+tests before starts with the features and models an earlier run trained, instead of training them again.
+
+* **Why this is safe.** Every file under ``build/cache`` is named by a hash of everything that made it: the
+  fingerprint of the producing code (``medfusion_lib.fusion.fingerprint``), the cohort (whose build parameters
+  carry the generator's fingerprint), the settings and the seed. The same relative path is therefore the same
+  artefact whichever checkout wrote it, and changed code looks for a new name. A damaged file is recomputed by
+  the loader, never trusted.
+* **Where.** ``$MEDFUSION_ARTEFACT_CACHE`` or ``${XDG_CACHE_HOME:-~/.cache}/medfusion/artefacts``;
+  ``MEDFUSION_ARTEFACT_CACHE=off`` turns sharing off. Files are copied both ways (never linked), so nothing a
+  checkout does can change the machine's copy.
+* **Size.** ``save`` drops files unused for ``KEEP_DAYS`` days, then the least recently used ones until the cache
+  is at most ``KEEP_BYTES`` (``restore`` marks a file used).
+
+Neither command ever fails the test run: a problem with the machine's cache is reported in one line and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KEEP_DAYS = 30
+KEEP_BYTES = 2 * 2**30
+ENV = "MEDFUSION_ARTEFACT_CACHE"
+
+
+def log(message: str) -> None:
+    print(f"artefacts: {message}", flush=True)
+
+
+def cache_root() -> Path | None:
+    setting = os.environ.get(ENV, "").strip()
+    if setting.lower() in {"off", "0", "no", "false"}:
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "medfusion" / "artefacts"
+
+
+def artefacts(folder: Path) -> dict[str, Path]:
+    """Relative path -> file, for the finished files under ``folder`` (an atomic write's ``.name.*.tmp`` is not
+    finished; nor is anything else whose name starts with a dot)."""
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): p for p in folder.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Readers of ``target`` see no file or the whole file, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def restore(checkout_cache: Path, root: Path) -> tuple[int, int]:
+    """Copy the machine's artefacts that ``checkout_cache`` lacks into it; returns (files, bytes) copied."""
+    files = size = 0
+    have = artefacts(checkout_cache)
+    for rel, path in artefacts(root).items():
+        if rel not in have:
+            copy_atomically(path, checkout_cache / rel)
+            files, size = files + 1, size + path.stat().st_size
+        os.utime(path)  # used now: pruning keeps it
+    return files, size
+
+
+def prune(root: Path, keep_days: float = KEEP_DAYS, keep_bytes: int = KEEP_BYTES) -> list[str]:
+    """Remove files unused for ``keep_days``, then the least recently used until at most ``keep_bytes`` remain."""
+    entries = sorted(((p.stat().st_mtime, p.stat().st_size, rel, p) for rel, p in artefacts(root).items()),
+                     reverse=True)  # newest first
+    removed, total, cutoff = [], 0, time.time() - keep_days * 86400
+    for mtime, size, rel, path in entries:
+        if mtime < cutoff or total + size > keep_bytes:
+            path.unlink(missing_ok=True)
+            removed.append(rel)
+        else:
+            total += size
+    return removed
+
+
+def save(checkout_cache: Path, root: Path) -> tuple[int, int, list[str]]:
+    """Copy the checkout's artefacts the machine lacks into it, then prune; returns (files, bytes, removed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as lock:  # two checkouts saving at once take turns
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        files = size = 0
+        have = artefacts(root)
+        for rel, path in artefacts(checkout_cache).items():
+            if rel not in have:
+                copy_atomically(path, root / rel)
+                files, size = files + 1, size + path.stat().st_size
+        return files, size, prune(root)
+
+
+def checkout_cache_dir() -> Path:
+    """This checkout's ``build/cache`` (``$MEDFUSION_BUILD_DIR/cache`` when that is set)."""
+    from medfusion_lib.config import build_dir
+
+    return build_dir() / "cache"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("restore", "save"))
+    parser.add_argument("--cache", type=Path, help="the checkout's cache folder (default: build/cache)")
+    args = parser.parse_args(argv)
+    root = cache_root()
+    if root is None:
+        log(f"sharing is off ({ENV}=off)")
+        return 0
+    checkout = args.cache or checkout_cache_dir()
+    started = time.perf_counter()
+    try:
+        if args.command == "restore":
+            files, size = restore(checkout, root)
+            log(f"{files} files ({size / 2**20:.1f} MiB) restored from {root} in {time.perf_counter() - started:.1f} s")
+        else:
+            files, size, removed = save(checkout, root)
+            log(f"{files} new files ({size / 2**20:.1f} MiB) saved to {root}"
+                + (f", {len(removed)} unused ones removed" if removed else ""))
+    except OSError as error:  # the tests never depend on this cache: say what went wrong and go on
+        log(f"{args.command} skipped: {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
