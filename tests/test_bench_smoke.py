@@ -252,6 +252,7 @@ def test_bench_image(tmp_path, capsys, monkeypatch, one_thread):
     from medfusion_lib.bench import image
     from medfusion_lib.data.medmnist import NPZ_ENV
     from medfusion_lib.vision import cost
+    from medfusion_lib.vision import recipe as image_recipe
     from medfusion_lib.vision.models import ARCHITECTURES
 
     npz = _fake_pneumoniamnist(tmp_path / "pneumoniamnist.npz")
@@ -275,6 +276,15 @@ def test_bench_image(tmp_path, capsys, monkeypatch, one_thread):
     assert seed["epochs_run"] == 1 and all(0 <= seed[k] <= 1 for k in ("test_auc", "test_acc", "sensitivity",
                                                                        "specificity", "threshold"))
     assert set(real["published_28px"]) == {"ResNet-18", "AutoKeras", "Google AutoML Vision"}
+    assert real["recipe"] == {"architecture": "compact", "width": image_recipe.XRAY_WIDTH, "epochs": 1}
+    ensemble = real["ensemble"]  # one seed in quick mode: the "ensemble" is that model, threshold and all
+    assert ensemble["n_models"] == 1 and ensemble["test_auc"] == pytest.approx(seed["test_auc"])
+    assert ensemble["threshold"] == pytest.approx(seed["threshold"])
+    assert ensemble["test_acc"] == pytest.approx(seed["test_acc"])
+    checks = real["done_when"]
+    assert checks["min_acc"]["value"] == real["test_acc_min"] and checks["median_auc"]["value"] == real["test_auc"]
+    assert checks["all_met"] == all(c["met"] for k, c in checks.items() if k != "all_met")
+    assert checks["max_train_seconds"]["met"] == (real["train_seconds_max"] <= 180)
 
     cohort = payload["cohort"]
     assert set(cohort) == {"test_macro_f1", "test_acc", "test_macro_auc", "test_balanced_acc", "train_seconds",
@@ -486,3 +496,14 @@ def test_bench_course(tmp_path, capsys, monkeypatch):
     assert len(payload["load_before"]) == len(payload["load_after"]) == 3
     assert _header(printed).split()[:3] == ["notebook", "quick", "s"] and "TOTAL" in printed
     assert "this lesson is broken" in printed  # the error column of the table
+
+
+def test_bench_image_done_when_checks_each_target():
+    from medfusion_lib.bench.image import TARGETS, done_when
+
+    summary = {"test_auc": 0.990, "test_acc": 0.950, "test_acc_min": 0.919, "train_seconds_max": 180.0}
+    checks = done_when(summary)
+    assert checks["median_auc"] == {"value": 0.990, "target": TARGETS["median_auc"], "met": True}
+    assert checks["median_acc"]["met"] and checks["max_train_seconds"]["met"]  # 180 s is within the bar
+    assert not checks["min_acc"]["met"] and not checks["all_met"]  # one seed below 0.92 fails the recipe
+    assert done_when({**summary, "test_acc_min": 0.92})["all_met"]
