@@ -492,10 +492,26 @@ def test_bench_course(tmp_path, capsys, monkeypatch):
     assert raises["seconds"] > 0 and raises["cpu_seconds"] > 0  # the kernel's own CPU time, read from the child
     assert payload["totals_seconds"] == {"quick": pytest.approx(raises["seconds"] + damaged["seconds"])}
     assert payload["over_budget"] == [] and payload["full_budget_seconds"] == course.FULL_BUDGET_S
-    assert payload["busy"] is False and payload["lessons"] is None
+    assert payload["busy"] is False and payload["lessons"] is None and payload["modes"] == ["quick"]
     assert len(payload["load_before"]) == len(payload["load_after"]) == 3
     assert _header(printed).split()[:3] == ["notebook", "quick", "s"] and "TOTAL" in printed
     assert "this lesson is broken" in printed  # the error column of the table
+
+
+def test_bench_course_full_only(tmp_path, capsys, monkeypatch):
+    """``--full-only``: each lesson once, in full mode (QUICK stays False), judged against the 4-minute budget."""
+    from medfusion_lib.bench import course
+    from medfusion_lib.errors import UserError
+
+    lesson = _notebook(tmp_path / "03_full.ipynb", "assert QUICK is False and SEED == 0")
+    monkeypatch.setattr(course, "lesson_notebooks", lambda: [lesson])
+    payload = json.loads(run_bench("course", out_dir=tmp_path / "bench", full_only=True).read_text())
+    assert payload["modes"] == ["full"] and set(payload["notebooks"]["03_full"]) == {"full"}
+    assert payload["notebooks"]["03_full"]["full"]["error"] is None  # the assert held: full mode was passed in
+    assert set(payload["totals_seconds"]) == {"full"} and payload["over_budget"] == []
+    assert "≤ 4 min" in capsys.readouterr().out
+    with pytest.raises(UserError, match="contradict"):
+        course.run(quick=True, full_only=True)
 
 
 def test_bench_image_done_when_checks_each_target():
