@@ -49,16 +49,26 @@ def test_worker_profile_finds_the_idle_tail():
 def test_bench_tests_profiles_a_real_pytest_run(tmp_path, monkeypatch):
     (tmp_path / "test_demo.py").write_text(
         "import time\n\ndef test_slow():\n    time.sleep(0.6)\n\ndef test_fast():\n    pass\n\n"
-        "def test_busy():\n    end = time.process_time() + 0.4\n    while time.process_time() < end:\n        pass\n")
+        "def test_busy():\n    end = time.process_time() + 0.4\n    while time.process_time() < end:\n        pass\n\n"
+        "def test_spawns():  # a child that burns CPU and exits, left unreaped (as a finished kernel can be)\n"
+        "    import subprocess, sys, psutil\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import time\\nend = time.process_time() + 0.4\\n"
+        "while time.process_time() < end: pass'])\n"
+        "    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:\n"
+        "        time.sleep(0.02)\n"
+        "    test_spawns.child = child  # keeps subprocess from reaping it\n\n"
+        "def test_zz_after():\n    import subprocess, sys\n    subprocess.run([sys.executable, '-c', 'pass'])\n")
     monkeypatch.setenv("MEDFUSION_BENCH_TESTS", f"{tmp_path / 'test_demo.py'} -p no:cacheprovider")
     payload = json.loads(run_bench("tests", quick=True, out_dir=tmp_path / "bench").read_text())
     assert payload["returncode"] == 0, payload["output_tail"]
     names = [i["item"].split("::")[-1] for i in payload["items"]]
-    assert sorted(names) == ["test_busy", "test_fast", "test_slow"]
+    assert sorted(names) == ["test_busy", "test_fast", "test_slow", "test_spawns", "test_zz_after"]
     calls = {i["item"].split("::")[-1]: i["call"] for i in payload["items"]}
     assert calls["test_slow"] >= 0.5 and calls["test_slow"] > calls["test_fast"]
     cpu = {i["item"].split("::")[-1]: i["cpu_s"] for i in payload["items"]}
     assert cpu["test_busy"] >= 0.35 and cpu["test_slow"] < 0.3  # sleeping is wall time, not CPU
+    assert cpu["test_spawns"] >= 0.35  # the child's CPU counts for the test that ran it ...
+    assert cpu["test_zz_after"] < cpu["test_spawns"] - 0.2  # ... not for the later one that reaps it
     assert payload["pytest_seconds"] <= payload["command_seconds"]
     assert payload["workers"]["main"]["busy_s"] >= 0.5 and payload["idle_tail_s"] == 0.0
 

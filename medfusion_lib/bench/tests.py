@@ -37,11 +37,22 @@ _cpu_seen = [0.0]
 
 
 def _cpu_so_far() -> float:
-    """CPU seconds of this process and of every child it has reaped (a kernel counts once it is shut down)."""
+    """CPU seconds of this process and all its descendants so far: those reaped (``RUSAGE_CHILDREN``) plus those
+    still running or exited but not yet reaped (read live with psutil). Without the second part a notebook's kernel
+    would be charged to whichever later test happened to reap it."""
     import resource
 
+    import psutil
+
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    for process in psutil.Process().children(recursive=True):
+        try:  # a descendant's reaped children are in its children_*; live ones are listed themselves
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:  # gone between listing and reading: its time moves to its parent's children_*
+            pass
+    return total
 
 
 def pytest_runtest_logstart(nodeid, location) -> None:
