@@ -70,16 +70,23 @@ def copy_atomically(source: Path, target: Path) -> None:
         raise
 
 
+def copy_missing(source: Path, target: Path, mark_used: bool = False) -> tuple[int, int]:
+    """Copy the artefacts of ``source`` that ``target`` lacks; returns (files, bytes) copied. ``mark_used``: touch
+    every source file (the machine's copy), so pruning keeps what checkouts still use."""
+    files = size = 0
+    have = artefacts(target)
+    for rel, path in artefacts(source).items():
+        if rel not in have:
+            copy_atomically(path, target / rel)
+            files, size = files + 1, size + path.stat().st_size
+        if mark_used:
+            os.utime(path)
+    return files, size
+
+
 def restore(checkout_cache: Path, root: Path) -> tuple[int, int]:
     """Copy the machine's artefacts that ``checkout_cache`` lacks into it; returns (files, bytes) copied."""
-    files = size = 0
-    have = artefacts(checkout_cache)
-    for rel, path in artefacts(root).items():
-        if rel not in have:
-            copy_atomically(path, checkout_cache / rel)
-            files, size = files + 1, size + path.stat().st_size
-        os.utime(path)  # used now: pruning keeps it
-    return files, size
+    return copy_missing(root, checkout_cache, mark_used=True)
 
 
 def prune(root: Path, keep_days: float = KEEP_DAYS, keep_bytes: int = KEEP_BYTES) -> list[str]:
@@ -101,12 +108,7 @@ def save(checkout_cache: Path, root: Path) -> tuple[int, int, list[str]]:
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "a+") as lock:  # two checkouts saving at once take turns
         fcntl.flock(lock, fcntl.LOCK_EX)
-        files = size = 0
-        have = artefacts(root)
-        for rel, path in artefacts(checkout_cache).items():
-            if rel not in have:
-                copy_atomically(path, root / rel)
-                files, size = files + 1, size + path.stat().st_size
+        files, size = copy_missing(checkout_cache, root)
         return files, size, prune(root)
 
 
