@@ -1,9 +1,9 @@
 """``medfusion bench course``: wall and CPU time of each lesson notebook in quick and in full mode.
 
 ``--busy`` starts one CPU-bound process beside the lessons (a learner's laptop with something else running) and
-stops it afterwards; ``--lessons 06,07`` runs only those lessons; ``--full-only`` skips the quick-mode runs (which
-``make test`` already times) to check the full-mode budget in half the time. CPU time is the kernel's (user + system, read
-from the finished kernel process), so wall ≫ CPU means the lesson waited for the processor.
+stops it afterwards; ``--lessons 06,07`` runs only those lessons; ``--full-only`` skips the quick-mode runs, which
+``make test`` already times, when only the full-mode budget is in question. CPU time is the kernel's (user + system,
+read from the finished kernel process), so wall ≫ CPU means the lesson waited for the processor.
 """
 from __future__ import annotations
 

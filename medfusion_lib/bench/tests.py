@@ -1,11 +1,12 @@
 """``medfusion bench tests``: a profile of ``make test`` — per test, per notebook cell and per file.
 
-Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n $WORKERS``) with this module loaded
-as a pytest plugin (``-p medfusion_lib.bench.tests``: the ``pytest_*`` hooks below) that records every test phase's
-duration in the file ``MEDFUSION_TEST_TIMES`` names (under xdist the workers' reports reach the main process, so one
-file holds the whole run); the table lists the slowest
-items (setup + call + teardown, so a session fixture's cost shows on the first test that needs it) and the
-slowest files. ``--quick`` profiles a few fast test files instead (a smoke test of the benchmark itself).
+Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n $WORKERS``) with this
+module loaded as a pytest plugin (``-p medfusion_lib.bench.tests``: the ``pytest_*`` hooks below) that records every
+test phase's duration and CPU seconds (the worker's own and its descendants', kernels included) in the file
+``MEDFUSION_TEST_TIMES`` names (under xdist the workers' reports reach the main process, so one file holds the whole
+run); the table lists the slowest items (setup + call + teardown, so a session fixture's cost shows on the first
+test that needs it), the slowest files and the files that used the most CPU. On two cores CPU is the budget: an
+item's wall time also counts the time it waited for a core while the other workers ran. ``--quick`` profiles a few fast test files instead (a smoke test of the benchmark itself).
 ``MEDFUSION_BENCH_TESTS="pytest args"`` profiles any other selection with pytest directly.
 
 ``--save-costs`` (after a passing full run) writes each file's seconds to ``tests/file_costs.json``: the repository's
