@@ -13,8 +13,9 @@ tests before starts with the features and models an earlier run trained, instead
 * **Where.** ``$MEDFUSION_ARTEFACT_CACHE`` or ``${XDG_CACHE_HOME:-~/.cache}/medfusion/artefacts``;
   ``MEDFUSION_ARTEFACT_CACHE=off`` turns sharing off. Files are copied both ways (never linked), so nothing a
   checkout does can change the machine's copy.
-* **Size.** ``save`` drops files unused for ``KEEP_DAYS`` days, then the least recently used ones until the cache
-  is at most ``KEEP_BYTES`` (``restore`` marks a file used).
+* **Size.** ``save`` drops files saved more than ``KEEP_DAYS`` days ago (the next run that needs one rebuilds and
+  saves it again), then the oldest until the cache is at most ``KEEP_BYTES``. Age counts from saving, not from last
+  use: ``restore`` copies every file, so it cannot tell which ones a run will read.
 
 Neither command ever fails the test run: a problem with the machine's cache is reported in one line and skipped.
 """
@@ -70,27 +71,24 @@ def copy_atomically(source: Path, target: Path) -> None:
         raise
 
 
-def copy_missing(source: Path, target: Path, mark_used: bool = False) -> tuple[int, int]:
-    """Copy the artefacts of ``source`` that ``target`` lacks; returns (files, bytes) copied. ``mark_used``: touch
-    every source file (the machine's copy), so pruning keeps what checkouts still use."""
+def copy_missing(source: Path, target: Path) -> tuple[int, int]:
+    """Copy the artefacts of ``source`` that ``target`` lacks (a copy is dated now); returns (files, bytes)."""
     files = size = 0
     have = artefacts(target)
     for rel, path in artefacts(source).items():
         if rel not in have:
             copy_atomically(path, target / rel)
             files, size = files + 1, size + path.stat().st_size
-        if mark_used:
-            os.utime(path)
     return files, size
 
 
 def restore(checkout_cache: Path, root: Path) -> tuple[int, int]:
     """Copy the machine's artefacts that ``checkout_cache`` lacks into it; returns (files, bytes) copied."""
-    return copy_missing(root, checkout_cache, mark_used=True)
+    return copy_missing(root, checkout_cache)
 
 
 def prune(root: Path, keep_days: float = KEEP_DAYS, keep_bytes: int = KEEP_BYTES) -> list[str]:
-    """Remove files unused for ``keep_days``, then the least recently used until at most ``keep_bytes`` remain."""
+    """Remove files saved more than ``keep_days`` ago, then the oldest until at most ``keep_bytes`` remain."""
     entries = sorted(((p.stat().st_mtime, p.stat().st_size, rel, p) for rel, p in artefacts(root).items()),
                      reverse=True)  # newest first
     removed, total, cutoff = [], 0, time.time() - keep_days * 86400
