@@ -304,7 +304,7 @@ def test_bench_image(tmp_path, capsys, monkeypatch, one_thread):
 def test_bench_image_without_the_real_file_says_skipped(monkeypatch):
     from medfusion_lib.bench import image
 
-    monkeypatch.setattr(image, "_find_pneumoniamnist", lambda: None)
+    monkeypatch.setattr(image, "find_pneumoniamnist", lambda: None)
     rows: list[dict] = []
     assert image.bench_pneumoniamnist(True, rows) == {"skipped": "no local pneumoniamnist.npz"}
     assert rows[0]["task"] == "pneumoniamnist" and rows[0]["note"].startswith("skipped")

@@ -20,7 +20,7 @@ def test_the_library_recipe_is_one_of_the_candidates():
 def test_unknown_candidate_and_missing_file_are_clear_errors(tmp_path, monkeypatch, capsys):
     from medfusion_lib.bench import image
 
-    monkeypatch.setattr(image, "_find_pneumoniamnist", lambda: None)
+    monkeypatch.setattr(image, "find_pneumoniamnist", lambda: None)
     assert search.main([]) == 2
     assert "no pneumoniamnist.npz found" in capsys.readouterr().err
     assert search.main(["--npz", str(tmp_path / "x.npz"), "--candidates", "w99e1"]) == 2

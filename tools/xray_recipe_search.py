@@ -24,7 +24,7 @@ SEEDS = (0, 1, 2)
 def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import log_loss, roc_auc_score
 
-    from medfusion_lib.bench.image import THREADS, _find_pneumoniamnist
+    from medfusion_lib.bench.image import THREADS, find_pneumoniamnist
     from medfusion_lib.data.medmnist import load_medmnist_npz
     from medfusion_lib.vision.evaluate import binary_report, predict_proba
     from medfusion_lib.vision.recipe import default_config, train_image_model
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated, from: "
                         + ", ".join(f"{k} (width {w}, {e} epochs)" for k, (w, e) in CANDIDATES.items()))
     args = parser.parse_args(argv)
-    path = args.npz or _find_pneumoniamnist()
+    path = args.npz or find_pneumoniamnist()
     if path is None:
         print("no pneumoniamnist.npz found: pass --npz or set MEDFUSION_MEDMNIST_NPZ", file=sys.stderr)
         return 2

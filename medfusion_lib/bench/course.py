@@ -84,7 +84,7 @@ def run(quick: bool = False, busy: bool = False, lessons: str | None = None, ful
             if not quick:
                 row["≤ 4 min"] = "yes" if timings[source.stem]["full"]["seconds"] <= FULL_BUDGET_S else "NO"
             rows.append(row)
-    ran = ["quick"] * (True in modes) + ["full"] * (False in modes)
+    ran = ["quick" if mode_quick else "full" for mode_quick in modes]
     totals = {m: sum(t[m]["seconds"] for t in timings.values()) for m in ran}
     rows.append({"notebook": "TOTAL", **{f"{m} s": s for m, s in totals.items()}})
     over = sorted(stem for stem, t in timings.items() if "full" in t and t["full"]["seconds"] > FULL_BUDGET_S)
