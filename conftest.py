@@ -10,10 +10,18 @@ workers that start two fusion lessons at the same moment would each build them.
 
 Test files run slowest first (``tests/file_costs.json``, written by ``medfusion bench tests --save-costs``), so
 with ``--no-loadscope-reorder`` no worker is left alone at the end with a long notebook.
+
+A run that executes notebooks with nbval starts them in preloaded kernels: one zygote process (started here,
+before the xdist workers) imports torch, scikit-learn, seaborn and IPython once and forks each kernel
+(``tools/kernel_zygote.py``; ``MEDFUSION_PRELOADED_KERNELS=0`` turns it off). The ``notebook_kernel`` fixture names
+that kernel for tests that run notebooks themselves.
 """
+import importlib.util
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +45,54 @@ def pytest_runtest_makereport(item, call):
 
 
 COSTS = Path(__file__).parent / "tests" / "file_costs.json"
+PRELOADED_ENV = "MEDFUSION_PRELOADED_KERNELS"
+
+
+def _zygote_module():
+    from medfusion_lib.config import repo_root  # not __file__: a test copies this conftest into a temporary folder
+
+    spec = importlib.util.spec_from_file_location("kernel_zygote", repo_root() / "tools" / "kernel_zygote.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+zygote = _zygote_module()
+
+
+def pytest_configure(config):
+    """Start the kernel zygote when this run executes notebooks (controller only: workers inherit its socket)."""
+    if os.environ.get(zygote.ZYGOTE_ENV):  # an xdist worker: the controller started it
+        _use_preloaded(config)
+        return
+    wants = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
+    if not wants or os.environ.get(PRELOADED_ENV, "1").lower() in {"0", "false", "no", "off"}:
+        return
+    folder = Path(tempfile.mkdtemp(prefix="medfusion-zygote-"))  # 0700, and short enough for a socket path
+    zygote.install_kernelspec(folder)
+    config._medfusion_zygote = (zygote.start(folder / "zygote.sock"), folder)
+    os.environ[zygote.ZYGOTE_ENV] = str(folder / "zygote.sock")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(folder), os.environ.get("JUPYTER_PATH")) if p)
+    _use_preloaded(config)
+
+
+def _use_preloaded(config):
+    if not config.getoption("nbval_kernel_name", None) and not config.getoption("nbval_current_env", False):
+        config.option.nbval_kernel_name = zygote.KERNEL_NAME
+
+
+def pytest_unconfigure(config):
+    process, folder = getattr(config, "_medfusion_zygote", (None, None))
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def notebook_kernel() -> str:
+    """The kernel for tests that execute notebooks themselves: the preloaded one when this run has a zygote."""
+    return zygote.KERNEL_NAME if os.environ.get(zygote.ZYGOTE_ENV) else "python3"
 
 
 def pytest_collection_modifyitems(config, items):

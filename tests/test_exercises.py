@@ -32,12 +32,12 @@ def test_every_solution_has_its_generated_exercise_and_nothing_else():
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])
-def test_exercise_fails_only_in_stubs(path: Path, tmp_path: Path):
+def test_exercise_fails_only_in_stubs(path: Path, tmp_path: Path, notebook_kernel: str):
     nb = nbformat.read(str(path), as_version=4)
     env_quick = os.environ.get("MEDFUSION_QUICK")
     os.environ["MEDFUSION_QUICK"] = "1"
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+        NotebookClient(nb, timeout=300, kernel_name=notebook_kernel, allow_errors=True,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
         if env_quick is None:

@@ -2,7 +2,8 @@
 
 Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n $WORKERS``) with this
 module loaded as a pytest plugin (``-p medfusion_lib.bench.tests``: the ``pytest_*`` hooks below) that records every
-test phase's duration and CPU seconds (the worker's own and its descendants', kernels included) in the file
+test phase's duration and CPU seconds (the worker's own and its descendants', kernels included; a preloaded kernel,
+forked by the run's kernel zygote, is charged to the test that started it from the zygote's ledger) in the file
 ``MEDFUSION_TEST_TIMES`` names (under xdist the workers' reports reach the main process, so one file holds the whole
 run); the table lists the slowest items (setup + call + teardown, so a session fixture's cost shows on the first
 test that needs it), the slowest files and the files that used the most CPU. On two cores CPU is the budget: an
@@ -30,6 +31,9 @@ from medfusion_lib.config import repo_root
 
 PLUGIN = "medfusion_lib.bench.tests"
 TIMES_ENV = "MEDFUSION_TEST_TIMES"
+#: Where the test run's kernel zygote (tools/kernel_zygote.py) notes each preloaded kernel's CPU seconds and the test
+#: that started it: those kernels are the zygote's children, not the worker's, so the worker cannot count them.
+KERNEL_LEDGER_ENV = "MEDFUSION_KERNEL_LEDGER"
 #: xdist's variables: a profile started from inside a test (the benchmark's own test) must not look like a worker
 XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
 _records: list[dict] = []
@@ -106,8 +110,19 @@ def _command(quick: bool) -> list[str]:
     return ["make", "--no-print-directory", "test"]
 
 
-def profile(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Items (one per test id, phases summed) and files (items summed per file), slowest first."""
+def kernel_cpu(ledger: Path) -> dict[str, float]:
+    """``{test id: CPU seconds}`` of the preloaded kernels each test started, from the zygote's ledger."""
+    cpu: dict[str, float] = defaultdict(float)
+    if ledger.is_file():
+        for line in ledger.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            cpu[entry["nodeid"]] += entry["cpu_s"]
+    return dict(cpu)
+
+
+def profile(records: list[dict], kernels: dict[str, float] | None = None) -> tuple[list[dict], list[dict]]:
+    """Items (one per test id, phases summed, plus the CPU of the preloaded kernels they started: ``kernels``)
+    and files (items summed per file), slowest first."""
     items: dict[str, dict] = {}
     for record in records:
         item = items.setdefault(record["nodeid"], {"item": record["nodeid"], "seconds": 0.0, "setup": 0.0,
@@ -117,6 +132,9 @@ def profile(records: list[dict]) -> tuple[list[dict], list[dict]]:
         item[record["when"]] += record["seconds"]
         if record["outcome"] != "passed" and (record["when"] == "call" or record["outcome"] == "failed"):
             item["outcome"] = record["outcome"]
+    for nodeid, cpu_s in (kernels or {}).items():
+        if nodeid in items:
+            items[nodeid]["cpu_s"] += cpu_s
     files: dict[str, dict] = defaultdict(lambda: {"seconds": 0.0, "cpu_s": 0.0, "items": 0})
     for item in items.values():
         entry = files[item["item"].split("::")[0]]
@@ -163,9 +181,10 @@ def write_costs(files: list[dict], path: Path) -> None:
 def run(quick: bool = False, save_costs: bool = False):
     root = repo_root()
     with tempfile.TemporaryDirectory(prefix="medfusion-bench-tests-") as tmp:
-        times = Path(tmp) / "times.json"
+        times, ledger = Path(tmp) / "times.json", Path(tmp) / "kernels.jsonl"
         addopts = os.environ.get("PYTEST_ADDOPTS", "")
         env = {**{k: v for k, v in os.environ.items() if k not in XDIST_ENV}, TIMES_ENV: str(times),
+               KERNEL_LEDGER_ENV: str(ledger),
                "MEDFUSION_QUICK": "1", "MEDFUSION_PROGRESS": "0",
                "PYTEST_ADDOPTS": addopts if f"-p {PLUGIN}" in addopts else f"{addopts} -p {PLUGIN}".strip()}
         command = _command(quick)
@@ -178,7 +197,8 @@ def run(quick: bool = False, save_costs: bool = False):
             raise RuntimeError(f"{' '.join(command)} wrote no timings (exit {done.returncode}):\n"
                                f"{(done.stdout + done.stderr)[-2000:]}")
         result = json.loads(times.read_text())
-    items, files = profile(result["records"])
+        kernels = kernel_cpu(ledger)
+    items, files = profile(result["records"], kernels)
     failed = [i["item"] for i in items if i["outcome"] == "failed"]
     rows = [{"rank": n + 1, "kind": "item", "name": i["item"], "seconds": i["seconds"], "setup": i["setup"],
              "cpu_s": i["cpu_s"]} for n, i in enumerate(items[:TOP])]
@@ -206,6 +226,7 @@ def run(quick: bool = False, save_costs: bool = False):
         "returncode": done.returncode,
         "command_seconds": round(wall, 2),
         "pytest_seconds": result["wall_seconds"],
+        "preloaded_kernels_cpu_seconds": round(sum(kernels.values()), 1),
         "children_cpu_seconds": round((cpu_after.children_user - cpu_before.children_user)
                                       + (cpu_after.children_system - cpu_before.children_system), 1),
         "load_before": [round(x, 2) for x in load_before],
