@@ -101,3 +101,19 @@ def test_a_venv_made_by_hand_is_installed_into_not_replaced(tmp_path, monkeypatc
     assert venv_tool.main(["--venv", str(venv), "--checkout", str(checkout)]) == 0
     assert calls == [("plain", venv)]
     assert (venv / "mine").read_text() == "the user's own install"
+
+
+def test_pip_sources_become_uv_options_with_pips_precedence():
+    listing = ("global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'\n"
+               "global.find-links='/opt/old'\n:env:.find-links='/opt/wheels'\n"
+               "global.constraint='/etc/pip/constraints.txt'\n:env:.cert='/etc/ssl/ca.crt'\n"
+               "global.default-timeout='180'\n")
+    settings = venv_tool.pip_settings(listing)
+    assert settings["find-links"] == "/opt/wheels", "an environment variable overrides pip's config files"
+    assert venv_tool.uv_options(settings) == ["--extra-index-url", "file:///opt/a/simple",
+                                         "--extra-index-url", "file:///opt/b/simple",
+                                         "--find-links", "/opt/wheels", "--constraint", "/etc/pip/constraints.txt"]
+
+
+def test_a_pip_setting_uv_would_not_honour_leaves_the_install_to_pip():
+    assert venv_tool.uv_options(venv_tool.pip_settings("global.no-index='true'\nglobal.find-links='/opt/wheels'\n")) is None
