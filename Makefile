@@ -46,6 +46,10 @@ SHARED_NPZ := $(wildcard $(abspath ..)/shared/data/pneumoniamnist.npz)
 # One BLAS/OpenMP/torch thread per process: the two pytest workers (and their kernels) already fill both cores, and a
 # second thread each only spins (measured: bench hospitals' quick run 14 -> 7 CPU-s, one image cost timing 7 -> 0.75 s).
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# Bytecode caches (__pycache__, ignored by git) as Python writes them by default: with PYTHONDONTWRITEBYTECODE set
+# (some shells and CI images set it) every process recompiled the library and pytest rewrote every test file again
+# (measured: collecting tests/ took 17 CPU-s per worker instead of 12).
+TEST_BYTECODE := PYTHONDONTWRITEBYTECODE=
 
 # The trained artefacts under build/cache (named by hashes of the code and data that made them) are shared with the
 # other checkouts of this machine: restored before the tests, new ones saved after, whatever the result
@@ -54,7 +58,7 @@ test: venv
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
 	$(BIN)/python tools/artefacts.py restore
-	$(TEST_THREADS) MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
+	$(TEST_THREADS) $(TEST_BYTECODE) MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
 		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions; \
 	status=$$?; $(BIN)/python tools/artefacts.py save; exit $$status
 

@@ -48,7 +48,7 @@ INLINE = "module://matplotlib_inline.backend_inline"  # what ipykernel sets when
 PRELOAD = ("numpy", "pandas", "scipy.stats", "sklearn.linear_model", "sklearn.metrics", "sklearn.ensemble",
            "sklearn.model_selection", "sklearn.calibration", "sklearn.preprocessing", "sklearn.pipeline",
            "torch", "torchvision", "matplotlib.pyplot", "seaborn", "IPython", "ipykernel.kernelapp",
-           "ipykernel.ipkernel")
+           "ipykernel.ipkernel", "nltk", "pydicom", "captum.attr", "fairlearn.metrics")
 # Variables read when a module is imported or the interpreter starts: a request must match the zygote on these.
 _IMPORT_TIME = re.compile(r"^(PYTHON|OMP_|MKL_|OPENBLAS_|KMP_|GOTO|VECLIB_|NUMEXPR_|MPL|TORCH|CUDA|LD_)")
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
