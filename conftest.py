@@ -4,9 +4,9 @@ nbval (``--nbval-lax``) fails a cell only when it raises. A cell that calls ``pl
 image raises nothing — yet the lesson is broken (this is how the whole executed course once had no figures).
 This hook fails such a cell in every notebook nbval runs.
 
-Before any test runs, a quick-mode run that executes notebooks builds the caches the fusion lessons share (the
-quick-mode fusion features of the default cohort), once, in the main pytest process: otherwise two pytest-xdist
-workers that start two fusion lessons at the same moment would each build them.
+The caches the fusion lessons share (the quick-mode fusion features of the default cohort) are built by the first
+notebook that needs them; a second one that starts meanwhile waits on the cache file's lock
+(``medfusion_lib.atomic.building``) and reads it, so no worker builds them twice and a warm run pays nothing.
 
 Test files run slowest first (``tests/file_costs.json``, written by ``medfusion bench tests --save-costs``), so
 with ``--no-loadscope-reorder`` no worker is left alone at the end with a long notebook.
@@ -22,7 +22,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -106,28 +105,3 @@ def pytest_collection_modifyitems(config, items):
         return
     default = statistics.median(costs.values()) if costs else 0.0
     items.sort(key=lambda item: -costs.get(item.nodeid.split("::")[0], default))
-
-
-def _runs_notebooks(config) -> bool:
-    return any(("notebooks" in arg or "solutions" in arg) and ".py" not in arg for arg in config.args)
-
-
-def pytest_sessionstart(session):
-    """Warm the shared quick-mode caches once per run (controller only; xdist workers then find them)."""
-    from medfusion_lib.config import env_quick
-
-    if os.environ.get("PYTEST_XDIST_WORKER") or not env_quick() or not _runs_notebooks(session.config):
-        return
-    from medfusion_lib.fusion.features import build_modalities
-
-    started = time.perf_counter()
-    feats = build_modalities(quick=True, seed=0, progress=False)  # what lessons 08-15 load with QUICK, SEED = 0
-    cached = feats.info["text_cached"] and feats.info["image_cached"]
-    session.config._medfusion_warmup = (f"shared quick-mode caches {'found' if cached else 'built'} in "
-                                        f"{time.perf_counter() - started:.1f} s")
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    note = getattr(config, "_medfusion_warmup", None)
-    if note:
-        terminalreporter.write_line(f"medfusion: {note}")

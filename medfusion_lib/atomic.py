@@ -1,4 +1,5 @@
-"""Write files so that a crash never leaves half of one behind: write beside the target, then rename."""
+"""Write files so that a crash never leaves half of one behind: write beside the target, then rename; and build
+one file in one process at a time (``building``)."""
 from __future__ import annotations
 
 import contextlib
@@ -65,3 +66,23 @@ def staged_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def building(target: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock (``.<name>.lock`` beside ``target``) while ``target`` is built: a second process that
+    needs the same file (another notebook, a pytest worker) waits here, then finds it built. Without ``fcntl``
+    (Windows) there is no lock: two processes may compute the same file, and the atomic write keeps it whole."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -204,3 +204,27 @@ def test_no_progress_bars_unless_someone_watches(cohort, build_tmp, capsys, monk
     monkeypatch.setenv("MEDFUSION_PROGRESS", "0")
     monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
     assert not show_progress()
+
+
+def test_two_processes_needing_one_cache_file_compute_it_once(build_tmp):
+    """The second builder waits on the lock (medfusion_lib.atomic.building) and reads what the first wrote."""
+    import threading
+    import time
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.5)  # long enough for the other builder to arrive while this one holds the lock
+        return {"x": np.arange(3)}
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(features._cached("symptoms", {"probe": 1}, compute,
+                                                                                 True))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1, "both builders computed the same cache file"
+    assert sorted(hit for _arrays, hit in results) == [False, True]
+    assert all(np.array_equal(arrays["x"], np.arange(3)) for arrays, _hit in results)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medfusion_lib.atomic import atomic_write_bytes
+from medfusion_lib.atomic import atomic_write_bytes, building
 from medfusion_lib.config import build_dir
 from medfusion_lib.fusion.base import resolve_progress as _progress
 from medfusion_lib.fusion.modalities import Modalities
@@ -151,17 +151,29 @@ def cache_path(name: str, key: dict) -> Path:
     return cache_dir() / f"{name}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.npz"
 
 
+def _load(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {k: stored[k] for k in stored.files}
+    except (OSError, ValueError):  # a damaged cache file is recomputed, never trusted
+        return None
+
+
 def _cached(name: str, key: dict, compute, use_cache: bool) -> tuple[dict[str, np.ndarray], bool]:
     """Arrays from ``cache_path(name, key)`` or from ``compute()`` (then stored atomically)."""
+    if not use_cache:
+        return compute(), False
     path = cache_path(name, key)
-    if use_cache and path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                return {k: stored[k] for k in stored.files}, True
-        except (OSError, ValueError):  # a damaged cache file is recomputed, never trusted
-            pass
-    arrays = compute()
-    if use_cache:
+    arrays = _load(path)
+    if arrays is not None:
+        return arrays, True
+    with building(path):  # another process building the same file: wait, then read it
+        arrays = _load(path)  # built by another process while this one waited
+        if arrays is not None:
+            return arrays, True
+        arrays = compute()
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
