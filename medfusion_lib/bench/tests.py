@@ -3,7 +3,8 @@
 Full mode runs ``make test`` itself (the same command CI runs, quick-mode notebooks, ``-n $WORKERS``) with this
 module loaded as a pytest plugin (``-p medfusion_lib.bench.tests``: the ``pytest_*`` hooks below) that records every
 test phase's duration and CPU seconds (the worker's own and its descendants', kernels included; a preloaded kernel,
-forked by the run's kernel zygote, is charged to the test that started it from the zygote's ledger) in the file
+forked by the run's kernel zygote, is charged from the zygote's ledger to the test that started it — a notebook's
+first cell, so per-cell CPU of notebooks is not split, per-file CPU is whole) in the file
 ``MEDFUSION_TEST_TIMES`` names (under xdist the workers' reports reach the main process, so one file holds the whole
 run); the table lists the slowest items (setup + call + teardown, so a session fixture's cost shows on the first
 test that needs it), the slowest files and the files that used the most CPU. On two cores CPU is the budget: an
