@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -84,7 +85,11 @@ def pytest_unconfigure(config):
     process, folder = getattr(config, "_medfusion_zygote", (None, None))
     if process is not None:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # never let a stuck zygote outlive the run
+            process.kill()
+            process.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from jupyter_client import KernelManager
 
@@ -112,10 +113,9 @@ def test_a_killed_launcher_takes_its_kernel_along(kernel):
 
 def _alive(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_each_ended_kernel_is_in_the_ledger_with_its_test_and_cpu(kernel, server):
