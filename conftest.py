@@ -68,6 +68,8 @@ def pytest_configure(config):
     wants = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
     if not wants or os.environ.get(PRELOADED_ENV, "1").lower() in {"0", "false", "no", "off"}:
         return
+    for name, value in zygote.ONE_THREAD.items():  # what `make test` sets; without it the zygote could not fork
+        os.environ.setdefault(name, value)
     folder = Path(tempfile.mkdtemp(prefix="medfusion-zygote-"))  # 0700, and short enough for a socket path
     zygote.install_kernelspec(folder)
     config._medfusion_zygote = (zygote.start(folder / "zygote.sock"), folder)
@@ -91,6 +93,18 @@ def pytest_unconfigure(config):
             process.kill()
             process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Every test leaves ``os.environ`` as it found it. A change would reach every later test of its worker and every
+    kernel they start: Dask's LocalCluster sets PYTHONHASHSEED, and from then on that worker's kernels no longer
+    matched the zygote's import-time environment and started fresh (8 kernels, ≈ 40 CPU-s of imports a run)."""
+    before = dict(os.environ)
+    yield
+    if os.environ != before:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @pytest.fixture(scope="session")

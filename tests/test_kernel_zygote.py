@@ -31,6 +31,8 @@ def server(tmp_path_factory):
     zygote.install_kernelspec(folder)
     with pytest.MonkeyPatch.context() as env:
         env.setenv(zygote.LEDGER_ENV, str(folder / "ledger.jsonl"))
+        for name, value in zygote.ONE_THREAD.items():
+            env.setenv(name, value)
         process = zygote.start(folder / "z.sock", preload=PRELOAD)
     yield {"process": process, "folder": folder}
     process.terminate()
@@ -41,6 +43,8 @@ def server(tmp_path_factory):
 def use(server, monkeypatch):
     monkeypatch.setenv(zygote.ZYGOTE_ENV, str(server["folder"] / "z.sock"))
     monkeypatch.setenv("JUPYTER_PATH", str(server["folder"]))
+    for name, value in zygote.ONE_THREAD.items():  # the zygote's own: a kernel asked for with others starts fresh
+        monkeypatch.setenv(name, value)
     return server
 
 
@@ -137,6 +141,7 @@ def test_what_the_zygote_cannot_serve_gets_a_fresh_kernel(use, tmp_path, monkeyp
         monkeypatch.setenv(zygote.ZYGOTE_ENV, str(tmp_path / "nobody-listens.sock"))
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.setenv(zygote.LEDGER_ENV, str(tmp_path / "ledger.jsonl"))
     km = KernelManager(kernel_name=zygote.KERNEL_NAME)
     km.start_kernel(cwd=str(tmp_path))
     kc = km.client()
@@ -148,6 +153,10 @@ def test_what_the_zygote_cannot_serve_gets_a_fresh_kernel(use, tmp_path, monkeyp
         assert not facts["preloaded"]
         if case != "no zygote":
             assert _text(_run(kc, "import os; print(os.environ['OMP_NUM_THREADS'])")).strip() == "7"
+        # `medfusion bench tests` learns of it from the ledger (a kernel's stderr is read by nobody)
+        [entry] = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+        assert entry["nodeid"].endswith(f"[{case}]")
+        assert ("OMP_NUM_THREADS" if case != "no zygote" else "no zygote answers") in entry["fresh"]
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -156,3 +165,14 @@ def test_what_the_zygote_cannot_serve_gets_a_fresh_kernel(use, tmp_path, monkeyp
 def test_the_kernelspec_runs_this_python(tmp_path):
     spec = json.loads((zygote.install_kernelspec(tmp_path) / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable and spec["argv"][-2:] == ["-f", "{connection_file}"]
+
+
+def test_a_test_that_changes_the_environment_leaves_it_changed_only_for_itself():
+    """Part one: change os.environ as Dask's LocalCluster does (PYTHONHASHSEED), without monkeypatch."""
+    os.environ["MEDFUSION_LEAK_PROBE"] = "left behind"
+
+
+def test_the_next_test_finds_the_environment_as_it_was():
+    """Part two (same file, so same worker, next in order): the root conftest put the environment back, so this
+    worker's kernels still match the zygote's import-time environment."""
+    assert "MEDFUSION_LEAK_PROBE" not in os.environ
