@@ -9,7 +9,7 @@ import pytest
 
 from medfusion_lib.bench import run_bench
 from medfusion_lib.bench.course import cpu_burner, select
-from medfusion_lib.bench.tests import profile, worker_profile
+from medfusion_lib.bench.tests import fresh_kernels, kernel_cpu, profile, worker_profile
 from medfusion_lib.errors import UserError
 
 
@@ -71,6 +71,20 @@ def test_bench_tests_profiles_a_real_pytest_run(tmp_path, monkeypatch):
     assert cpu["test_zz_after"] < cpu["test_spawns"] - 0.2  # ... not for the later one that reaps it
     assert payload["pytest_seconds"] <= payload["command_seconds"]
     assert payload["workers"]["main"]["busy_s"] >= 0.5 and payload["idle_tail_s"] == 0.0
+    # the whole machine's CPU, which also counts what nobody reaps: at least the busy loops above
+    assert payload["machine_busy_cpu_seconds"] >= 0.7
+    assert payload["fresh_kernels"] == []
+
+
+def test_kernels_that_started_fresh_are_listed_apart_from_the_preloaded_ones_cpu(tmp_path):
+    ledger = tmp_path / "kernels.jsonl"
+    ledger.write_text('{"nodeid": "nb/a.ipynb::Cell 0", "cpu_s": 1.5}\n'
+                      '{"nodeid": "tests/t.py::x", "fresh": "import-time environment differs: PYTHONHASHSEED"}\n'
+                      '{"nodeid": "nb/a.ipynb::Cell 0", "cpu_s": 0.5}\n')
+    assert kernel_cpu(ledger) == {"nb/a.ipynb::Cell 0": 2.0}
+    assert fresh_kernels(ledger) == [{"nodeid": "tests/t.py::x",
+                                      "fresh": "import-time environment differs: PYTHONHASHSEED"}]
+    assert fresh_kernels(tmp_path / "none.jsonl") == []
 
 
 def test_course_lesson_selection():

@@ -117,8 +117,30 @@ def kernel_cpu(ledger: Path) -> dict[str, float]:
     if ledger.is_file():
         for line in ledger.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            cpu[entry["nodeid"]] += entry["cpu_s"]
+            if "cpu_s" in entry:
+                cpu[entry["nodeid"]] += entry["cpu_s"]
     return dict(cpu)
+
+
+def fresh_kernels(ledger: Path) -> list[dict]:
+    """``[{"nodeid", "fresh": why}]``: kernels of a preloaded run that started fresh instead (each costs seconds of
+    imports; e.g. a test had changed an import-time variable such as PYTHONHASHSEED)."""
+    if not ledger.is_file():
+        return []
+    entries = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    return [e for e in entries if "fresh" in e]
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (Linux ``/proc/stat``), or None elsewhere. Unlike the
+    children's CPU it also counts processes nobody waits for: sandboxed kernels killed with their sandbox, and
+    daemons (Ray, Flower) that outlive their parent."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already in user
 
 
 def profile(records: list[dict], kernels: dict[str, float] | None = None) -> tuple[list[dict], list[dict]]:
@@ -190,15 +212,15 @@ def run(quick: bool = False, save_costs: bool = False):
                "PYTEST_ADDOPTS": addopts if f"-p {PLUGIN}" in addopts else f"{addopts} -p {PLUGIN}".strip()}
         command = _command(quick)
         load_before = os.getloadavg()
-        started, cpu_before = time.perf_counter(), os.times()
+        started, cpu_before, busy_before = time.perf_counter(), os.times(), machine_busy_seconds()
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
-        cpu_after = os.times()
+        cpu_after, busy_after = os.times(), machine_busy_seconds()
         if not times.is_file():
             raise RuntimeError(f"{' '.join(command)} wrote no timings (exit {done.returncode}):\n"
                                f"{(done.stdout + done.stderr)[-2000:]}")
         result = json.loads(times.read_text())
-        kernels = kernel_cpu(ledger)
+        kernels, fresh = kernel_cpu(ledger), fresh_kernels(ledger)
     items, files = profile(result["records"], kernels)
     failed = [i["item"] for i in items if i["outcome"] == "failed"]
     rows = [{"rank": n + 1, "kind": "item", "name": i["item"], "seconds": i["seconds"], "setup": i["setup"],
@@ -215,12 +237,15 @@ def run(quick: bool = False, save_costs: bool = False):
         print(f"--save-costs: {COSTS_FILE} left as it was (it needs a full run that passes; this one "
               f"{'was quick' if quick else f'exited {done.returncode}'})", file=sys.stderr)
     rows += [{"kind": "FAILED", "name": name} for name in failed]
+    rows += [{"kind": "fresh kernel", "name": f"{k['nodeid']}: {k['fresh']}"} for k in fresh]
     busy = worker_profile(result["records"])
     rows += [{"kind": "worker", "name": f"{name}: busy {w['busy_s']:.0f} s, last test ended at {w['last_s']:.0f} s",
               "seconds": w["busy_s"]} for name, w in busy["workers"].items()]
     rows.append({"kind": "TOTAL", "name": f"{len(items)} items; command {wall:.0f} s, pytest "
                                           f"{result['wall_seconds']:.0f} s; idle tail {busy['idle_tail_s']:.0f} s; "
-                                          f"exit {done.returncode}",
+                                          + (f"machine busy {busy_after - busy_before:.0f} CPU-s; "
+                                             if busy_before is not None and busy_after is not None else "")
+                                          + f"exit {done.returncode}",
                  "seconds": round(wall, 1)})
     payload = {
         "command": command,
@@ -230,6 +255,10 @@ def run(quick: bool = False, save_costs: bool = False):
         "preloaded_kernels_cpu_seconds": round(sum(kernels.values()), 1),
         "children_cpu_seconds": round((cpu_after.children_user - cpu_before.children_user)
                                       + (cpu_after.children_system - cpu_before.children_system), 1),
+        # everything the machine ran meanwhile (other users' work too): what two cores really spent
+        "machine_busy_cpu_seconds": (round(busy_after - busy_before, 1)
+                                     if busy_before is not None and busy_after is not None else None),
+        "fresh_kernels": fresh,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "items": items,
