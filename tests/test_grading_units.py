@@ -281,6 +281,23 @@ def test_judge_runs_checks_on_plain_data_with_the_reference():
     assert missing["visible"] is False and "`x` was not produced" in missing["message"]
 
 
+def test_judge_checks_use_pandas_although_it_is_imported_only_when_needed():
+    import pandas as pd
+
+    from medfusion_lib.grading.judge import judge_submission
+    from medfusion_lib.grading.plaindata import encode
+
+    tests = [{"grade_id": "t", "checks": "assert isinstance(df, pd.DataFrame), 'a DataFrame'\n"
+                                         "pd.testing.assert_frame_equal(df, expected.df)",
+              "hidden_checks": "", "visible": ["df"], "hidden": []}]
+    capture = lambda value: {"t": {"values": {"df": encode(value)}, "missing": [], "failed": {}}}  # noqa: E731
+    frame = pd.DataFrame({"age": [61, 47], "site": ["A", "B"]})
+    reference = capture(frame)
+    assert judge_submission(tests, capture(frame), reference)["t"] == {"visible": True, "hidden": None, "message": ""}
+    assert judge_submission(tests, capture(frame.assign(age=[61, 48])), reference)["t"]["visible"] is False
+    assert judge_submission(tests, capture([61, 47]), reference)["t"]["message"] == "a DataFrame"
+
+
 def test_forged_result_file_is_treated_as_absent(tmp_path, assignment):
     from medfusion_lib.grading.limits import Limits
     from medfusion_lib.grading.results import ExerciseResult, SubmissionResult

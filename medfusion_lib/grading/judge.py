@@ -98,6 +98,20 @@ def _run(code: str, namespace: dict, label: str) -> tuple[bool, str]:
     return True, ""
 
 
+def _imported_on_first_use(name: str):
+    """The module ``name``, executed only when one of its attributes is first read (``importlib.util.LazyLoader``)."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 class _Timeout(Exception):
     pass
 
@@ -109,9 +123,10 @@ def _alarm(signum, frame):
 def judge(job: dict) -> dict:
     """Outcome per test cell: {"visible": bool, "hidden": bool | None, "message": str}."""
     import numpy as np
-    import pandas as pd
 
     from medfusion_lib.grading.checks import raises
+
+    pd = _imported_on_first_use("pandas")  # most checks never touch it, and importing it is most of a judge's time
 
     evidence, reference = job.get("evidence") or {}, job.get("reference") or {}
     outcomes = {}
