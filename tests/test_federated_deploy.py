@@ -32,8 +32,14 @@ def leftovers(flwr_home: str) -> list[str]:
     return found
 
 
+def small_federation():
+    """Two sites: every site costs a SuperNode, and each round a fresh ClientApp process (Python, torch, this
+    library: ~5 CPU-s) per site; aggregation and shutdown are the same for two sites as for ten."""
+    return federation(sizes=(60, 120))
+
+
 def test_deployment_trains_and_leaves_no_process(tmp_path):
-    fed = federation()
+    fed = small_federation()
     data_dir = write_partitions(fed, tmp_path / "data")
     started = []
     work = tmp_path / "run"
@@ -58,7 +64,7 @@ def test_deployment_trains_and_leaves_no_process(tmp_path):
 
 
 def test_a_failed_deployment_still_stops_everything(tmp_path):
-    data_dir = write_partitions(federation(), tmp_path / "data")
+    data_dir = write_partitions(small_federation(), tmp_path / "data")
     work = tmp_path / "run"
     with pytest.raises((TimeoutError, RuntimeError)):
         deploy(data_dir, {"kind": "linear", "num-rounds": 50}, timeout=4, workdir=work)
