@@ -51,13 +51,14 @@ TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # (measured: collecting tests/ took 17 CPU-s per worker instead of 12).
 TEST_BYTECODE := PYTHONDONTWRITEBYTECODE=
 
-# The trained artefacts under build/cache (named by hashes of the code and data that made them) are shared with the
-# other checkouts of this machine: restored before the tests, new ones saved after, whatever the result
+# The trained artefacts under build/cache (named by hashes of the code and data that made them) and the default cohort
+# (when its build.json is what `data build` would write today) are shared with the other checkouts of this machine:
+# restored before the build and the tests, new ones saved after, whatever the result
 # (tools/artefacts.py; MEDFUSION_ARTEFACT_CACHE=off turns it off).
 test: venv
+	$(BIN)/python tools/artefacts.py restore
 	$(BIN)/medfusion data build
 	$(BIN)/medfusion exercises check
-	$(BIN)/python tools/artefacts.py restore
 	$(TEST_THREADS) $(TEST_BYTECODE) MEDFUSION_QUICK=1 MEDFUSION_PROGRESS=0 $(if $(SHARED_NPZ),MEDFUSION_MEDMNIST_NPZ=$(SHARED_NPZ),) $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
 		--durations=15 --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks solutions; \
 	status=$$?; $(BIN)/python tools/artefacts.py save; exit $$status

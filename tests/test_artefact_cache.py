@@ -65,3 +65,54 @@ def test_off_and_a_broken_cache_never_fail_the_run(tmp_path, monkeypatch, capsys
     write(tmp_path / "cache" / "fusion" / "x.npz", b"x")
     assert tool.main(["save", "--cache", str(tmp_path / "cache")]) == 0
     assert "save skipped" in capsys.readouterr().out
+
+
+def cohort_folder(path: Path, **params) -> Path:
+    import json
+
+    write(path / "images.npz", b"films")
+    write(path / "patients.csv", b"patient_id\n")
+    (path / "build.json").write_text(json.dumps({"generator": "g1", "n_patients": 4000, "seed": 0, **params}))
+    return path
+
+
+def test_a_cohort_is_saved_once_by_its_build_json_and_the_newest_are_kept(tmp_path):
+    cohorts = tmp_path / "machine" / tool.COHORTS
+    assert tool.save_cohort(cohort_folder(tmp_path / "a"), cohorts)
+    assert not tool.save_cohort(tmp_path / "a", cohorts)  # the same build again: nothing to add
+    [saved] = list(cohorts.iterdir())
+    assert (saved / "images.npz").read_bytes() == b"films" and not list(cohorts.glob(".*"))
+    for k, generator in enumerate(("g2", "g3")):
+        time.sleep(0.01)
+        assert tool.save_cohort(cohort_folder(tmp_path / f"b{k}", generator=generator), cohorts, keep=2)
+    assert len(list(cohorts.iterdir())) == 2 and not saved.exists()  # the oldest went
+    assert not tool.save_cohort(tmp_path / "no-build-here", cohorts)
+
+
+def test_a_saved_cohort_is_restored_only_when_its_build_json_is_the_wanted_one(tmp_path):
+    import json
+
+    cohorts = tmp_path / "machine" / tool.COHORTS
+    tool.save_cohort(cohort_folder(tmp_path / "old", generator="old-code"), cohorts)
+    tool.save_cohort(cohort_folder(tmp_path / "today"), cohorts)
+    wanted = json.loads((tmp_path / "today" / "build.json").read_text())
+    target = tmp_path / "checkout" / "datasets" / "default"
+    assert not tool.restore_cohort(target, cohorts, {**wanted, "generator": "changed-since"})
+    assert not target.exists()  # another generator's cohort is never restored: `data build` builds it
+    assert tool.restore_cohort(target, cohorts, wanted)
+    assert json.loads((target / "build.json").read_text()) == wanted
+    assert (target / "images.npz").read_bytes() == b"films"
+    write(target / "images.npz", b"the checkout's own")
+    assert not tool.restore_cohort(target, cohorts, wanted)  # a checkout's own cohort is never replaced
+    assert (target / "images.npz").read_bytes() == b"the checkout's own"
+
+
+def test_the_wanted_build_json_is_what_the_default_build_writes():
+    """restore_cohort compares whole build.json files: default_cohort must say what a plain `data build` writes."""
+    from medfusion_lib.config import datasets_dir
+    from medfusion_lib.data.cohort import DEFAULT_N_PATIENTS, generate_cohort
+
+    folder, wanted = tool.default_cohort()
+    assert folder == datasets_dir() / "default"
+    small = generate_cohort(n_patients=60)  # the same parameters but the size, which is quick to generate
+    assert {**small.params, "n_patients": DEFAULT_N_PATIENTS} == wanted

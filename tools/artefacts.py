@@ -17,12 +17,20 @@ tests before starts with the features and models an earlier run trained, instead
   saves it again), then the oldest until the cache is at most ``KEEP_BYTES``. Age counts from saving, not from last
   use: ``restore`` copies every file, so it cannot tell which ones a run will read.
 
+The default cohort (``datasets/default``, built by ``make test`` before pytest) is shared the same way, whole, in
+``.cohorts/`` of the same folder: ``save`` keeps a copy named by its ``build.json``; ``restore`` (run before the
+build) copies one into a checkout that has none when its ``build.json`` is exactly what ``medfusion data build``
+would write today (the generator's code fingerprint included), so the build then finds it up to date. The newest
+``KEEP_COHORTS`` are kept.
+
 Neither command ever fails the test run: a problem with the machine's cache is reported in one line and skipped.
 """
 from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -32,6 +40,8 @@ from pathlib import Path
 
 KEEP_DAYS = 30
 KEEP_BYTES = 2 * 2**30
+KEEP_COHORTS = 2
+COHORTS = ".cohorts"  # a dot: whole folders, kept out of the file-by-file artefacts (see ``artefacts``)
 ENV = "MEDFUSION_ARTEFACT_CACHE"
 
 
@@ -110,6 +120,58 @@ def save(checkout_cache: Path, root: Path) -> tuple[int, int, list[str]]:
         return files, size, prune(root)
 
 
+def _copy_tree_atomically(source: Path, target: Path) -> None:
+    """Readers of ``target`` see no folder or the whole folder (a staged copy, renamed into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        shutil.copytree(source, stage, dirs_exist_ok=True)
+        os.replace(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def save_cohort(cohort: Path, cohorts: Path, keep: int = KEEP_COHORTS) -> bool:
+    """Keep a copy of the built cohort ``cohort`` in ``cohorts/<hash of its build.json>``; True when one was added."""
+    try:
+        params = json.loads((cohort / "build.json").read_text())
+    except (OSError, ValueError):
+        return False  # no finished build here
+    target = cohorts / hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
+    if target.is_dir():
+        return False
+    _copy_tree_atomically(cohort, target)
+    for stale in sorted((p for p in cohorts.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return True
+
+
+def restore_cohort(cohort: Path, cohorts: Path, wanted: dict) -> bool:
+    """Copy the saved cohort whose ``build.json`` equals ``wanted`` to ``cohort`` when that has no build yet."""
+    if cohort.exists() or not cohorts.is_dir():
+        return False
+    for built in cohorts.glob("*/build.json"):
+        try:
+            if json.loads(built.read_text()) == wanted:
+                _copy_tree_atomically(built.parent, cohort)
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def default_cohort() -> tuple[Path, dict]:
+    """This checkout's default cohort folder and the ``build.json`` a plain ``medfusion data build`` writes today."""
+    from medfusion_lib.config import datasets_dir
+    from medfusion_lib.data.cohort import DEFAULT_IMAGE_SIZE, DEFAULT_N_PATIENTS, FORMAT_VERSION, generator_fingerprint
+
+    wanted = {"n_patients": DEFAULT_N_PATIENTS, "seed": 0, "image_size": DEFAULT_IMAGE_SIZE, "source": "synthetic",
+              "format_version": FORMAT_VERSION, "generator": generator_fingerprint()}
+    return datasets_dir() / "default", wanted
+
+
 def checkout_cache_dir() -> Path:
     """This checkout's ``build/cache`` (``$MEDFUSION_BUILD_DIR/cache`` when that is set)."""
     from medfusion_lib.config import build_dir
@@ -129,13 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     checkout = args.cache or checkout_cache_dir()
     started = time.perf_counter()
     try:
+        cohort, wanted = default_cohort()
+        cohorts = root / COHORTS
         if args.command == "restore":
             files, size = restore(checkout, root)
-            log(f"{files} files ({size / 2**20:.1f} MiB) restored from {root} in {time.perf_counter() - started:.1f} s")
+            found = restore_cohort(cohort, cohorts, wanted)
+            log(f"{files} files ({size / 2**20:.1f} MiB)" + (" and the default cohort" if found else "")
+                + f" restored from {root} in {time.perf_counter() - started:.1f} s")
         else:
             files, size, removed = save(checkout, root)
-            log(f"{files} new files ({size / 2**20:.1f} MiB) saved to {root}"
-                + (f", {len(removed)} unused ones removed" if removed else ""))
+            kept = save_cohort(cohort, cohorts)
+            log(f"{files} new files ({size / 2**20:.1f} MiB)" + (" and the default cohort" if kept else "")
+                + f" saved to {root}" + (f", {len(removed)} unused ones removed" if removed else ""))
     except OSError as error:  # the tests never depend on this cache: say what went wrong and go on
         log(f"{args.command} skipped: {error}")
     return 0
