@@ -17,7 +17,9 @@ def test_grade_on_a_local_dask_cluster(tmp_path, capsys):
     assignment = load_assignment("99_fixture", tmp_path / "solutions")
     expected = hostile.write_class(assignment, tmp_path / "class", hostile.FIXTURE_WRONG,
                                    only=["solution", "untouched", "partial"])
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    # one worker process: the submissions still travel to another process and back (pickled with the assignment);
+    # a second worker would only cost another interpreter importing distributed and the grader (~8 CPU-s)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         rc = cli_main(["grade", "99_fixture", str(tmp_path / "class"), "--solutions", str(tmp_path / "solutions"),
                        "--out", str(tmp_path / "out"), "--dask", cluster.scheduler_address, "--no-progress"])
     assert rc == 0

@@ -44,7 +44,8 @@ def test_per_group_cis_contain_the_point_estimate():
     patients = fake_patients(600)
     y = rng.integers(0, 6, 600)
     pred = np.where(rng.random(600) < 0.7, y, rng.integers(0, 6, 600))
-    table = audit(y, pred, sensitive_features(patients), n_boot=100)
+    # 40 resamples (each is a fairlearn MetricFrame): fewer only make an interval noisier, so no easier to pass
+    table = audit(y, pred, sensitive_features(patients), n_boot=40)
     assert set(table.attribute) == {"sex", "age_band", "site"}
     ok = table.dropna(subset=["estimate"])
     assert ((ok.low <= ok.estimate + 1e-9) & (ok.estimate <= ok.high + 1e-9)).all(), ok
