@@ -11,9 +11,10 @@ from medfusion_lib.config import build_dir
 from medfusion_lib.lessons import lesson_notebooks  # noqa: F401 - the runner's list, re-exported
 
 
-def run_lesson(source: Path, target: Path, quick: bool, seed: int = 0,
-               timeout: int | None = None) -> tuple[float, str | None]:
-    """Execute ``source`` into ``target`` with papermill, in the notebook's own folder.
+def run_lesson(source: Path, target: Path, quick: bool, seed: int = 0, timeout: int | None = None,
+               kernel_name: str = "python3") -> tuple[float, str | None]:
+    """Execute ``source`` into ``target`` with papermill, in the notebook's own folder, on the Jupyter kernel
+    ``kernel_name`` (the test suite passes its preloaded one; ``medfusion bench course`` keeps python3).
 
     Returns (seconds, error message or None). The executed copy is kept even when a cell fails, so
     the failing cell and its traceback can be read there. A cell that calls ``show()`` but stored no
@@ -31,7 +32,7 @@ def run_lesson(source: Path, target: Path, quick: bool, seed: int = 0,
     error = None
     try:
         pm.execute_notebook(str(source), str(target), parameters={"QUICK": quick, "SEED": seed},
-                            cwd=str(source.parent), kernel_name="python3", progress_bar=False,
+                            cwd=str(source.parent), kernel_name=kernel_name, progress_bar=False,
                             execution_timeout=timeout, log_output=False,
                             kernel_manager_class=IPCKernelManager)
     except pm.PapermillExecutionError as exc:

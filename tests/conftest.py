@@ -70,12 +70,14 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def quick_site():
-    """The course site built from quick-mode runs into build/test-site (reused when nothing changed)."""
+def quick_site(notebook_kernel):
+    """The course site built from quick-mode runs into build/test-site (reused when nothing changed); lessons not
+    yet run run on the suite's preloaded kernel (what the site shows does not depend on how the kernel started)."""
     from medfusion_lib.config import build_dir
     from medfusion_lib.site import build_site
     from medfusion_lib.site.build import current_lessons
 
     lessons = None if os.environ.get("MEDFUSION_SITE_TEST_ALL") == "1" else sorted(
         {*TEST_SITE_LESSONS, *(stem[:2] for stem in current_lessons(quick=True))})
-    return build_site(quick=True, out=build_dir() / "test-site", lessons=lessons, log=lambda *_: None)
+    return build_site(quick=True, out=build_dir() / "test-site", lessons=lessons, log=lambda *_: None,
+                      kernel_name=notebook_kernel)

@@ -96,7 +96,7 @@ def current_lessons(quick: bool) -> list[str]:
 
 
 def stage_sources(src: Path, quick: bool, seed: int = 0, lessons: list[str] | None = None,
-                  log=print) -> list[str]:
+                  log=print, kernel_name: str = "python3") -> list[str]:
     """Write every page's source into ``src`` (emptied first). Returns the lessons it had to run first.
 
     ``lessons`` limits the lesson pages to those named (a preview, or the tests' small site); the landing
@@ -111,7 +111,8 @@ def stage_sources(src: Path, quick: bool, seed: int = 0, lessons: list[str] | No
     if not course:
         raise UserError(f"no lessons found in {root / 'notebooks'}")
     chosen = select_lessons(course, lessons)
-    executed = ensure_executed([lesson.path for lesson in chosen], quick=quick, seed=seed, log=log)
+    executed = ensure_executed([lesson.path for lesson in chosen], quick=quick, seed=seed, log=log,
+                               kernel_name=kernel_name)
     files = src / "_extra" / publish.FILES
     for lesson in chosen:
         page = publish.lesson_page(read_notebook(executed[lesson.stem].path), lesson, quick)
@@ -190,12 +191,12 @@ def _exclusive(lock_file: Path):
 
 
 def build_site(quick: bool = False, out: Path | None = None, seed: int = 0, force: bool = False,
-               lessons: list[str] | None = None, log=print) -> SiteResult:
+               lessons: list[str] | None = None, log=print, kernel_name: str = "python3") -> SiteResult:
     """Build the course website into ``out`` (default ``build/site``) from executed lessons of this mode.
 
     Lessons without a current executed copy are run first (papermill, as ``make run`` does). ``lessons``
     (numbers or stems) limits the lesson pages to those. Reuses the site in place when nothing it is made from
-    changed, unless ``force``.
+    changed, unless ``force``. ``kernel_name``: the Jupyter kernel those lessons run in.
     """
     _require_engine()
     started = time.perf_counter()
@@ -204,13 +205,13 @@ def build_site(quick: bool = False, out: Path | None = None, seed: int = 0, forc
     out = Path(out) if out else build_dir() / "site"
     work = build_dir() / f".site-{mode}-{hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:8]}"
     with _exclusive(work.with_suffix(".lock")):
-        return _build(quick, out, work, seed, force, lessons, log, started)
+        return _build(quick, out, work, seed, force, lessons, log, started, kernel_name)
 
 
-def _build(quick, out, work, seed, force, lessons, log, started) -> SiteResult:
+def _build(quick, out, work, seed, force, lessons, log, started, kernel_name) -> SiteResult:
     mode = mode_name(quick)
     src = work / "src"
-    ran = stage_sources(src, quick=quick, seed=seed, lessons=lessons, log=log)
+    ran = stage_sources(src, quick=quick, seed=seed, lessons=lessons, log=log, kernel_name=kernel_name)
     fingerprint = _fingerprint(src)
     stamp = _read_stamp(out)
     if not force and stamp.get("fingerprint") == fingerprint and stamp.get("mode") == mode:

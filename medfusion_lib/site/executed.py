@@ -71,8 +71,9 @@ class Executed:
 
 
 def ensure_executed(sources: list[Path], quick: bool, seed: int = 0, root: Path | None = None,
-                    log=print) -> dict[str, Executed]:
-    """``{stem: Executed}`` for every lesson, running (papermill, like ``make run``) those not current.
+                    log=print, kernel_name: str = "python3") -> dict[str, Executed]:
+    """``{stem: Executed}`` for every lesson, running (papermill, like ``make run``, on ``kernel_name``) those not
+    current.
 
     Raises UserError naming each lesson that fails, with the executed copy to read its traceback in.
     """
@@ -95,7 +96,7 @@ def ensure_executed(sources: list[Path], quick: bool, seed: int = 0, root: Path 
             load_cohort()
             cohort_ready = True
         log(f"running {source.name} ({mode_name(quick)} mode: {reason}) ...")
-        seconds, error = run_lesson(source, target, quick=quick, seed=seed)
+        seconds, error = run_lesson(source, target, quick=quick, seed=seed, kernel_name=kernel_name)
         if error:
             failed.append(f"{source.stem}: {error} (see {target})")
         result[source.stem] = Executed(target, ran=True, seconds=seconds)
