@@ -7,12 +7,12 @@ from grading_helpers import hostile, needs_sandbox, statuses
 from medfusion_lib.cli import main as cli_main
 from medfusion_lib.grading.assignment import load_assignment
 
-distributed = pytest.importorskip("distributed")
-
 pytestmark = needs_sandbox
 
 
 def test_grade_on_a_local_dask_cluster(tmp_path, capsys):
+    # imported here, not at collection: every pytest worker collects this file, one runs it (distributed: ~1.5 s)
+    distributed = pytest.importorskip("distributed")
     hostile.fixture_assignment(tmp_path / "solutions")
     assignment = load_assignment("99_fixture", tmp_path / "solutions")
     expected = hostile.write_class(assignment, tmp_path / "class", hostile.FIXTURE_WRONG,
@@ -28,6 +28,7 @@ def test_grade_on_a_local_dask_cluster(tmp_path, capsys):
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("distributed")
     hostile.fixture_assignment(tmp_path / "solutions")
     assignment = load_assignment("99_fixture", tmp_path / "solutions")
     hostile.write_class(assignment, tmp_path / "class", only=["untouched"])
