@@ -141,7 +141,12 @@ def save_cohort(cohort: Path, cohorts: Path, keep: int = KEEP_COHORTS) -> bool:
     target = cohorts / hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
     if target.is_dir():
         return False
-    _copy_tree_atomically(cohort, target)
+    try:
+        _copy_tree_atomically(cohort, target)
+    except OSError:
+        if target.is_dir():  # another checkout saved the same build meanwhile
+            return False
+        raise
     for stale in sorted((p for p in cohorts.iterdir() if p.is_dir() and not p.name.startswith(".")),
                         key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
         shutil.rmtree(stale, ignore_errors=True)
