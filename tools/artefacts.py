@@ -120,16 +120,12 @@ def save(checkout_cache: Path, root: Path) -> tuple[int, int, list[str]]:
         return files, size, prune(root)
 
 
-def _copy_tree_atomically(source: Path, target: Path) -> None:
-    """Readers of ``target`` see no folder or the whole folder (a staged copy, renamed into place)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+def _copy_tree(source: Path, target: Path) -> None:
+    """Readers of ``target`` see the old folder or the whole copy (``medfusion_lib.atomic.staged_dir``)."""
+    from medfusion_lib.atomic import staged_dir
+
+    with staged_dir(target) as stage:
         shutil.copytree(source, stage, dirs_exist_ok=True)
-        os.replace(stage, target)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
 
 
 def save_cohort(cohort: Path, cohorts: Path, keep: int = KEEP_COHORTS) -> bool:
@@ -141,12 +137,7 @@ def save_cohort(cohort: Path, cohorts: Path, keep: int = KEEP_COHORTS) -> bool:
     target = cohorts / hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
     if target.is_dir():
         return False
-    try:
-        _copy_tree_atomically(cohort, target)
-    except OSError:
-        if target.is_dir():  # another checkout saved the same build meanwhile
-            return False
-        raise
+    _copy_tree(cohort, target)  # another checkout saving the same build at once replaces it with the same files
     for stale in sorted((p for p in cohorts.iterdir() if p.is_dir() and not p.name.startswith(".")),
                         key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
         shutil.rmtree(stale, ignore_errors=True)
@@ -160,7 +151,7 @@ def restore_cohort(cohort: Path, cohorts: Path, wanted: dict) -> bool:
     for built in cohorts.glob("*/build.json"):
         try:
             if json.loads(built.read_text()) == wanted:
-                _copy_tree_atomically(built.parent, cohort)
+                _copy_tree(built.parent, cohort)
                 return True
         except (OSError, ValueError):
             continue
