@@ -179,7 +179,7 @@ TINY_EPOCHS = 20
 
 
 def test_tiny_pretraining_runs_and_zero_shot_beats_chance(tiny):
-    from medfusion_lib.evaluation import macro_f1
+    from medfusion_lib.evaluation import macro_auc, macro_f1
     from medfusion_lib.pretrain.zero_shot import chance_macro_f1, zero_shot_proba
 
     data, encoders = tiny
@@ -190,8 +190,14 @@ def test_tiny_pretraining_runs_and_zero_shot_beats_chance(tiny):
     y = np.concatenate([data.y["val"], data.y["test"]])
     proba = zero_shot_proba(encoders, films, data.classes)
     assert proba.shape == (len(y), len(data.classes)) and np.allclose(proba.sum(1), 1)
-    chance = chance_macro_f1(y, len(data.classes))
-    assert macro_f1(y, proba.argmax(1)) > chance + 0.1
+    assert macro_f1(y, proba.argmax(1)) > chance_macro_f1(y, len(data.classes))
+    # A fixed margin over chance was luck: seeds 0-7 land 0.05-0.12 above it, and another CPU's float kernels move
+    # one seed across 0.1. The embeddings carrying the diagnosis is a significance question: the zero-shot macro AUC
+    # (0.60-0.72 over those seeds) must beat every one of 200 label permutations (their max is about 0.56).
+    auc = macro_auc(y, proba)
+    rng = np.random.default_rng(0)
+    null = [macro_auc(rng.permutation(y), proba) for _ in range(200)]
+    assert auc > max(null), f"zero-shot macro AUC {auc:.3f} is within label-permutation noise (max {max(null):.3f})"
 
 
 def test_encoders_never_see_diagnosis_words_and_the_cache_round_trips(tiny, tmp_path):
