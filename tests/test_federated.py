@@ -123,3 +123,71 @@ def test_client_data_round_trips_through_npz(tmp_path):
     np.testing.assert_array_equal(back.y, data.y)
     with pytest.raises(FileNotFoundError, match="no client data"):
         ClientData.load(tmp_path / "missing.npz")
+
+
+# ------------------------------------------------------------------------------------ starting Flower's engine
+class _FakeRay:
+    """``ray`` for start_ray: each ``init`` starts a real child process (as Ray's node processes are), then raises
+    the next planned error or succeeds."""
+
+    def __init__(self, errors):
+        self.errors, self.calls, self.children, self.running = list(errors), [], [], False
+
+    def is_initialized(self):
+        return self.running
+
+    def init(self, **kwargs):
+        import subprocess
+        import sys
+
+        self.calls.append(kwargs)
+        self.children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        if self.errors:
+            raise self.errors.pop(0)
+        self.running = True
+
+
+def _startup_timeout():
+    return Exception("The current node timed out during startup. This could happen because some of the raylet "
+                     "failed to startup or the GCS has become overloaded.")
+
+
+def test_start_ray_stops_a_timed_out_start_and_tries_again(monkeypatch, capsys):
+    import sys
+
+    from medfusion_lib.federated.engine import start_ray
+
+    fake = _FakeRay([_startup_timeout()])
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setenv("PYTHONPATH", "")
+    start_ray(num_cpus=1)
+    failed, started = fake.children
+    try:
+        assert failed.wait(timeout=10) is not None  # the timed-out attempt's processes are stopped
+        assert started.poll() is None  # the running node's are not
+        assert len(fake.calls) == 2 and fake.calls[0]["num_cpus"] == 1
+        assert fake.calls[0]["include_dashboard"] is False
+        assert fake.calls[0]["runtime_env"]["env_vars"]["PYTHONPATH"].split(":")[: len(sys.path)] == sys.path
+        assert "attempt 1 of 3" in capsys.readouterr().err
+        start_ray()  # already running: nothing more is started
+        assert len(fake.calls) == 2
+    finally:
+        started.kill()
+
+
+def test_start_ray_gives_up_clearly_and_passes_other_errors_on(monkeypatch):
+    import sys
+
+    from medfusion_lib.federated.engine import start_ray
+
+    fake = _FakeRay([_startup_timeout(), _startup_timeout()])
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with pytest.raises(RuntimeError, match="did not start within its 30 s limit in 2 attempts"):
+        start_ray(attempts=2)
+    assert all(child.wait(timeout=10) is not None for child in fake.children)
+
+    other = _FakeRay([ValueError("bad resources")])
+    monkeypatch.setitem(sys.modules, "ray", other)
+    with pytest.raises(ValueError, match="bad resources"):
+        start_ray()
+    other.children[0].kill()

@@ -111,25 +111,15 @@ class Deployment:
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM every process and descendant (and their groups), wait up to ``grace`` seconds, then
         SIGKILL whatever is left."""
-        import psutil
-
         family = self.family()
         for proc in self.processes.values():
             _signal_group(proc, signal.SIGTERM)
-        for p in family:
-            try:
-                p.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _gone, alive = psutil.wait_procs(family, timeout=grace)
-        for proc in self.processes.values():
-            _signal_group(proc, signal.SIGKILL)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=2)
+
+        def kill_groups():
+            for proc in self.processes.values():
+                _signal_group(proc, signal.SIGKILL)
+
+        stop_processes(family, grace, before_kill=kill_groups)
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=2)
@@ -139,6 +129,27 @@ class Deployment:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes.values()]
+
+
+def stop_processes(processes: list, grace: float = 5.0, before_kill=None) -> None:
+    """SIGTERM each ``psutil.Process``, wait up to ``grace`` seconds, then SIGKILL the ones still alive
+    (``before_kill()`` runs just before that). Processes already gone are skipped."""
+    import psutil
+
+    for p in processes:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _gone, alive = psutil.wait_procs(processes, timeout=grace)
+    if before_kill is not None:
+        before_kill()
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=2)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
