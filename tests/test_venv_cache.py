@@ -117,3 +117,14 @@ def test_pip_sources_become_uv_options_with_pips_precedence():
 
 def test_a_pip_setting_uv_would_not_honour_leaves_the_install_to_pip():
     assert venv_tool.uv_options(venv_tool.pip_settings("global.no-index='true'\nglobal.find-links='/opt/wheels'\n")) is None
+
+
+def test_no_process_builds_jsonschemas_iri_grammar():
+    """pyproject.toml keeps jsonschema below 4.25, whose import builds an Earley parser (rfc3987-syntax) in every
+    process that imports nbformat or Ray: 1-3 CPU-s each, and slow enough Ray agents to miss Ray's start-up limit."""
+    import subprocess
+    import sys
+
+    probe = "import sys, nbformat, ray; print('rfc3987_syntax' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"
