@@ -3,9 +3,10 @@
 Semi-synthetic and educational: generated from textbook presentations, never from real patients
 (except the optional real-image mode, which pairs generated narratives with real MedMNIST films).
 """
-from medfusion_lib.data.cohort import (DEFAULT_IMAGE_SIZE, DEFAULT_N_PATIENTS, Cohort, build_cohort, default_n_patients,
-                                       generate_cohort, load_cohort, read_cohort, save_cohort)
-from medfusion_lib.data.diagnoses import DIAGNOSES, DISPLAY_NAMES, SITES, VITALS
+from medfusion_lib.lazy import lazy_exports
 
-__all__ = ["Cohort", "DIAGNOSES", "DISPLAY_NAMES", "SITES", "VITALS", "DEFAULT_IMAGE_SIZE",
-           "DEFAULT_N_PATIENTS", "build_cohort", "default_n_patients", "generate_cohort", "load_cohort", "read_cohort", "save_cohort"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "cohort": ["DEFAULT_IMAGE_SIZE", "DEFAULT_N_PATIENTS", "Cohort", "build_cohort", "default_n_patients",
+               "generate_cohort", "load_cohort", "read_cohort", "save_cohort"],
+    "diagnoses": ["DIAGNOSES", "DISPLAY_NAMES", "SITES", "VITALS"],
+})

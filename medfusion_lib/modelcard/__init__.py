@@ -9,10 +9,10 @@
 - :mod:`~medfusion_lib.modelcard.measure` — every number the card reports, measured on a fitted model;
 - :mod:`~medfusion_lib.modelcard.render` — the Markdown (``REQUIRED_SECTIONS``), written atomically, and read back.
 """
-from medfusion_lib.modelcard.measure import CardFacts, measure_model_card
-from medfusion_lib.modelcard.render import (PLACEHOLDERS, REQUIRED_SECTIONS, card_sections, find_placeholders,
-                                            missing_sections, read_card_tables, render_model_card,
-                                            write_model_card)
+from medfusion_lib.lazy import lazy_exports
 
-__all__ = ["CardFacts", "PLACEHOLDERS", "REQUIRED_SECTIONS", "card_sections", "find_placeholders",
-           "measure_model_card", "missing_sections", "read_card_tables", "render_model_card", "write_model_card"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "measure": ["CardFacts", "measure_model_card"],
+    "render": ["PLACEHOLDERS", "REQUIRED_SECTIONS", "card_sections", "find_placeholders", "missing_sections",
+               "read_card_tables", "render_model_card", "write_model_card"],
+})

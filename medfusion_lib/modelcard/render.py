@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from medfusion_lib.atomic import atomic_write_text
 from medfusion_lib.hospitals.subgroups import gaps
-from medfusion_lib.modelcard.measure import CardFacts
+
+if TYPE_CHECKING:  # reading a card back (the grader's judge) must not import what measures one
+    from medfusion_lib.modelcard.measure import CardFacts
 
 #: The ``##`` sections every model card has, in order (Mitchell et al. 2019, plus out-of-scope use,
 #: calibration and site shift).
@@ -97,6 +100,8 @@ def _caveats(facts: CardFacts) -> list[str]:
 
 def render_model_card(facts: CardFacts) -> str:
     """The Markdown text of the card (sections :data:`REQUIRED_SECTIONS`, in order)."""
+    from medfusion_lib.modelcard.measure import CardFacts
+
     if not isinstance(facts, CardFacts):
         raise TypeError(f"render_model_card needs CardFacts from measure_model_card(...); got {type(facts).__name__}")
     m, d, s = facts.model, facts.data, facts.settings
