@@ -1,8 +1,9 @@
 """Ray for Flower's simulation engine, started so that a busy machine does not end the lesson.
 
 Ray gives a new node a fixed 30 s to register (``ray/_private/node.py``), and the raylet waits for Ray's own
-Python agents, which import much of Ray: about 7 s on a quiet 2-core machine, and measured past 30 s beside
-other work on a slow one. ``ray.init`` then raises "The current node timed out during startup" and leaves the
+Python agents, which import much of Ray. On a slow 2-core machine ``ray.init`` took 6 s with nothing else running
+(15 s before pyproject.toml kept jsonschema below 4.25) and, before that pin, more than 30 s three times in a row
+beside two pytest workers. ``ray.init`` then raises "The current node timed out during startup" and leaves the
 half-started processes running. :func:`start_ray` stops those and tries again; Flower's backend finds Ray
 running and uses it (and shuts it down when the simulation ends)::
 
