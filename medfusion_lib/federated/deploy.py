@@ -114,12 +114,9 @@ class Deployment:
         family = self.family()
         for proc in self.processes.values():
             _signal_group(proc, signal.SIGTERM)
-
-        def kill_groups():
-            for proc in self.processes.values():
-                _signal_group(proc, signal.SIGKILL)
-
-        stop_processes(family, grace, before_kill=kill_groups)
+        stop_processes(family, grace)
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGKILL)  # anything of theirs started after family() was read
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=2)
@@ -131,9 +128,9 @@ class Deployment:
         return [p.pid for p in self.processes.values()]
 
 
-def stop_processes(processes: list, grace: float = 5.0, before_kill=None) -> None:
-    """SIGTERM each ``psutil.Process``, wait up to ``grace`` seconds, then SIGKILL the ones still alive
-    (``before_kill()`` runs just before that). Processes already gone are skipped."""
+def stop_processes(processes: list, grace: float = 5.0) -> None:
+    """SIGTERM each ``psutil.Process``, wait up to ``grace`` seconds, then SIGKILL the ones still alive.
+    Processes already gone are skipped."""
     import psutil
 
     for p in processes:
@@ -142,8 +139,6 @@ def stop_processes(processes: list, grace: float = 5.0, before_kill=None) -> Non
         except psutil.NoSuchProcess:
             pass
     _gone, alive = psutil.wait_procs(processes, timeout=grace)
-    if before_kill is not None:
-        before_kill()
     for p in alive:
         try:
             p.kill()

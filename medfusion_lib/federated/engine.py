@@ -12,6 +12,7 @@ running and uses it (and shuts it down when the simulation ends)::
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -19,7 +20,7 @@ STARTUP_TIMEOUT_MESSAGE = "timed out during startup"  # Ray's words when the ray
 
 
 def start_ray(num_cpus: int = 1, attempts: int = 3, **init_args) -> None:
-    """``ray.init(num_cpus=..., include_dashboard=False, **init_args)``, with the workers given this process's
+    """``ray.init(num_cpus=..., include_dashboard=False, logging_level=WARNING, **init_args)``, with the workers given this process's
     ``sys.path`` as Flower's backend does; a start-up that times out is cleaned up and retried, up to
     ``attempts`` times in all. Does nothing when Ray is already running."""
     import psutil
@@ -32,7 +33,8 @@ def start_ray(num_cpus: int = 1, attempts: int = 3, **init_args) -> None:
     # Flower's RayBackend does this when it starts Ray itself: workers do not see sys.path changes made in memory
     pythonpath = os.pathsep.join([*sys.path, *filter(None, [os.environ.get("PYTHONPATH")])])
     os.environ["PYTHONPATH"] = pythonpath
-    init_args = {"include_dashboard": False, "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}, **init_args}
+    init_args = {"include_dashboard": False, "logging_level": logging.WARNING,  # no "Started a local Ray instance"
+                 "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}, **init_args}
     me = psutil.Process()
     for attempt in range(1, attempts + 1):
         before = {p.pid for p in me.children(recursive=True)}
