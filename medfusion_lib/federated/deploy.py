@@ -172,7 +172,9 @@ def deploy(data_dir: str | Path, settings: Mapping[str, object] | None = None, t
     server's ``history.json`` (final weights in ``<out-dir>/final.npz``).
 
     ``settings`` override the app's run config (``num-rounds``, ``kind``, ``strategy``, ...). ``timeout``
-    bounds the whole run. ``on_start(deployment)`` is called once every process is up (tests record pids).
+    bounds the whole run. ``workdir`` receives the logs, the SuperLink's state and ``out/``; by default a new
+    folder in the system's temporary directory, which is kept (it is the run's record): pass one you remove.
+    ``on_start(deployment)`` is called once every process is up (tests record pids).
     Every started process group is stopped before this returns or raises.
     """
     from medfusion_lib.federated.server_app import read_meta
@@ -244,9 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     from medfusion_lib.federated.cohort import cohort_federation
 
     federation = cohort_federation(quick=args.quick)
-    data_dir = write_partitions(federation, tempfile.mkdtemp(prefix="medfusion-federation-"))
-    history = deploy(data_dir, {"num-rounds": args.rounds, "kind": args.kind, "strategy": args.strategy,
-                                "lr": 0.003 if args.kind == "hybrid" else 0.01}, timeout=args.timeout)
+    with tempfile.TemporaryDirectory(prefix="medfusion-federation-") as folder:  # nothing is left in /tmp
+        data_dir = write_partitions(federation, Path(folder) / "data")
+        history = deploy(data_dir, {"num-rounds": args.rounds, "kind": args.kind, "strategy": args.strategy,
+                                    "lr": 0.003 if args.kind == "hybrid" else 0.01}, timeout=args.timeout,
+                         workdir=Path(folder) / "deployment")
     for r, metrics in sorted(history["central"].items(), key=lambda kv: int(kv[0])):
         print(f"round {r}: macro-F1 {metrics['macro-f1']:.3f}")
     return 0
