@@ -36,3 +36,5 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
                    "--out", str(tmp_path / "out"), "--dask", "tcp://127.0.0.1:9", "--no-progress"])
     assert rc == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    # checked before anything ran: no reference run, no tables
+    assert not (tmp_path / "out" / "grades.csv").exists() and not (tmp_path / "out" / ".kernel-caches").exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -151,28 +152,40 @@ def _run_local(tasks, assignment, limits, workers, options) -> Iterator[tuple[st
                 yield student, _crashed(student, assignment, sha, exc)
 
 
-def _run_dask(tasks, assignment, limits, address, options) -> Iterator[tuple[str, SubmissionResult]]:
-    """Each task carries the notebook's bytes and the assignment, so workers need no shared files
-    (only the course package and, for cohort exercises, the built cohort)."""
+def connect_dask(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address``, or a UserError that says why not.
+
+    A ``tcp://`` scheduler that refuses the connection is reported at once: Dask itself would retry for the whole
+    5-second timeout first.
+    """
     try:
         from distributed import Client
-        from distributed import as_completed as dask_completed
+        from distributed.comm.addressing import parse_address, parse_host_port
     except ImportError:
         raise UserError("--dask needs dask[distributed]: pip install 'dask[distributed]'") from None
     try:
-        client = Client(address, timeout="5s")
-    except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address
+        scheme, location = parse_address(address)
+        if scheme == "tcp":
+            socket.create_connection(parse_host_port(location), timeout=5).close()
+        return Client(address, timeout="5s")
+    except Exception as exc:  # OSError (refused, no route), TimeoutError, ValueError for a bad address
         raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    with client:
-        futures = {client.submit(grade_submission, student, data, assignment, limits, **options, pure=False,
-                                 key=f"grade-{student}-{sha[:12]}"): (student, sha)
-                   for student, data, sha in tasks}
-        for future in dask_completed(list(futures)):
-            student, sha = futures[future]
-            try:
-                yield student, future.result()
-            except Exception as exc:
-                yield student, _crashed(student, assignment, sha, exc)
+
+
+def _run_dask(tasks, assignment, limits, client, options) -> Iterator[tuple[str, SubmissionResult]]:
+    """Each task carries the notebook's bytes and the assignment, so workers need no shared files
+    (only the course package and, for cohort exercises, the built cohort)."""
+    from distributed import as_completed as dask_completed
+
+    futures = {client.submit(grade_submission, student, data, assignment, limits, **options, pure=False,
+                             key=f"grade-{student}-{sha[:12]}"): (student, sha)
+               for student, data, sha in tasks}
+    for future in dask_completed(list(futures)):
+        student, sha = futures[future]
+        try:
+            yield student, future.result()
+        except Exception as exc:
+            yield student, _crashed(student, assignment, sha, exc)
 
 
 def prepare(assignment: Assignment) -> None:
@@ -224,6 +237,8 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
             report.skipped.append(student)
         else:
             tasks.append((student, data, sha))
+    # the scheduler first: an unreachable one is an error before any kernel runs or any table is written
+    client = connect_dask(dask_address) if dask_address and tasks else None
     try:
         if tasks:
             prepare(assignment)
@@ -241,7 +256,7 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
                 save_reference(out, reference_key, reference, secret_key)
             options = {"reference": reference, "sandboxed": sandboxed, "variant": variant,
                        "warm_cache": warm_cache}
-            runner = (_run_dask(tasks, assignment, limits, dask_address, options) if dask_address
+            runner = (_run_dask(tasks, assignment, limits, client, options) if client is not None
                       else _run_local(tasks, assignment, limits, max(1, min(workers, len(tasks))), options))
             bar = tqdm(total=len(tasks), desc=f"grading {assignment.name}", unit="nb", disable=not progress,
                        file=sys.stderr)
@@ -261,6 +276,8 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
         report.warnings.append(f"interrupted: {len(report.graded)} of {len(tasks)} submissions graded this run are "
                                "saved; run the same command again to grade the rest")
     finally:
+        if client is not None:
+            client.close()
         write_tables(out, report.results)
     if not report.interrupted:
         write_histograms(out, report.results)
