@@ -152,7 +152,7 @@ def _run_local(tasks, assignment, limits, workers, options) -> Iterator[tuple[st
                 yield student, _crashed(student, assignment, sha, exc)
 
 
-def connect_dask(address: str):
+def _connect_dask(address: str):
     """A ``distributed.Client`` of the scheduler at ``address``, or a UserError that says why not.
 
     A ``tcp://`` scheduler that refuses the connection is reported at once: Dask itself would retry for the whole
@@ -238,7 +238,7 @@ def grade_batch(assignment: Assignment, submissions: list[tuple[str, Path]], out
         else:
             tasks.append((student, data, sha))
     # the scheduler first: an unreachable one is an error before any kernel runs or any table is written
-    client = connect_dask(dask_address) if dask_address and tasks else None
+    client = _connect_dask(dask_address) if dask_address and tasks else None
     try:
         if tasks:
             prepare(assignment)
