@@ -20,9 +20,9 @@ STARTUP_TIMEOUT_MESSAGE = "timed out during startup"  # Ray's words when the ray
 
 
 def start_ray(num_cpus: int = 1, attempts: int = 3, **init_args) -> None:
-    """``ray.init(num_cpus=..., include_dashboard=False, logging_level=WARNING, **init_args)``, with the workers given this process's
-    ``sys.path`` as Flower's backend does; a start-up that times out is cleaned up and retried, up to
-    ``attempts`` times in all. Does nothing when Ray is already running."""
+    """``ray.init(num_cpus=..., include_dashboard=False, logging_level=WARNING, **init_args)``, with the workers
+    given this process's ``sys.path`` as Flower's backend does; a start-up that times out is cleaned up and
+    retried, up to ``attempts`` times in all. Does nothing when Ray is already running."""
     import psutil
     import ray
 
