@@ -14,6 +14,7 @@ tests/test_bench_profile.py. fusion and hospitals read the quick-mode fusion fea
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -512,6 +513,28 @@ def test_bench_course_full_only(tmp_path, capsys, monkeypatch):
     assert "≤ 4 min" in capsys.readouterr().out
     with pytest.raises(UserError, match="contradict"):
         course.run(quick=True, full_only=True)
+
+
+def test_bench_course_cold_starts_from_an_empty_build_folder(tmp_path, monkeypatch):
+    """``--cold``: the lessons' kernels find no cache from earlier runs, a later lesson finds what an earlier one
+    cached (a first pass through the course, in order), and the caller's build folder is neither used nor changed."""
+    from medfusion_lib.bench import course
+    from medfusion_lib.config import BUILD_ENV
+
+    mine = tmp_path / "mine"
+    (mine / "cache" / "fusion").mkdir(parents=True)  # a warm cache the lessons must not see
+    monkeypatch.setenv(BUILD_ENV, str(mine))
+    header = "from medfusion_lib.config import build_dir\ncache = build_dir() / 'cache' / 'fusion'\n"
+    first = _notebook(tmp_path / "08_first.ipynb",
+                      header + "assert not cache.exists(), cache\ncache.mkdir(parents=True)")
+    later = _notebook(tmp_path / "09_later.ipynb", header + "assert cache.is_dir(), cache")
+    monkeypatch.setattr(course, "lesson_notebooks", lambda: [first, later])
+    rows, payload = course.run(full_only=True, cold=True)
+    assert payload["cold"] is True
+    assert {stem: t["full"]["error"] for stem, t in payload["notebooks"].items()} == {"08_first": None,
+                                                                                       "09_later": None}
+    assert os.environ[BUILD_ENV] == str(mine)
+    assert [p.relative_to(mine).as_posix() for p in sorted(mine.rglob("*"))] == ["cache", "cache/fusion"]
 
 
 def test_bench_image_done_when_checks_each_target():

@@ -2,8 +2,10 @@
 
 ``--busy`` starts one CPU-bound process beside the lessons (a learner's laptop with something else running) and
 stops it afterwards; ``--lessons 06,07`` runs only those lessons; ``--full-only`` skips the quick-mode runs, which
-``make test`` already times, when only the full-mode budget is in question. CPU time is the kernel's (user + system,
-read from the finished kernel process), so wall ≫ CPU means the lesson waited for the processor.
+``make test`` already times, when only the full-mode budget is in question; ``--cold`` gives the lessons an empty
+build folder, so they train and cache their features and models as on a learner's first pass through the course (in
+lesson order: lesson 08 builds the fusion features that the later lessons reuse). CPU time is the kernel's (user +
+system, read from the finished kernel process), so wall ≫ CPU means the lesson waited for the processor.
 """
 from __future__ import annotations
 
@@ -40,6 +42,27 @@ def cpu_burner(on: bool):
         burner.wait()
 
 
+@contextlib.contextmanager
+def empty_build_dir(on: bool, parent: Path):
+    """Point ``$MEDFUSION_BUILD_DIR`` (which the lessons' kernels inherit) at a new empty folder under ``parent``
+    while the block runs, so no cached feature or model from an earlier run is found (nothing when ``on`` is
+    false). The learner's own ``build/`` is neither read nor touched."""
+    if not on:
+        yield None
+        return
+    from medfusion_lib.config import BUILD_ENV
+
+    before = os.environ.get(BUILD_ENV)
+    os.environ[BUILD_ENV] = str(parent / "cold-build")
+    try:
+        yield Path(os.environ[BUILD_ENV])
+    finally:
+        if before is None:
+            del os.environ[BUILD_ENV]
+        else:
+            os.environ[BUILD_ENV] = before
+
+
 def select(notebooks: list[Path], lessons: str | None) -> list[Path]:
     """The notebooks whose two-digit number is in ``lessons`` (``"06,07"``); all when ``lessons`` is empty."""
     if not lessons:
@@ -55,7 +78,8 @@ def select(notebooks: list[Path], lessons: str | None) -> list[Path]:
     return chosen
 
 
-def run(quick: bool = False, busy: bool = False, lessons: str | None = None, full_only: bool = False):
+def run(quick: bool = False, busy: bool = False, lessons: str | None = None, full_only: bool = False,
+        cold: bool = False):
     from medfusion_lib.data import load_cohort
 
     if quick and full_only:
@@ -67,7 +91,7 @@ def run(quick: bool = False, busy: bool = False, lessons: str | None = None, ful
     notebooks = select(lesson_notebooks(), lessons)
     rows, timings = [], {}
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp, cpu_burner(busy):
+    with tempfile.TemporaryDirectory() as tmp, empty_build_dir(cold, Path(tmp)), cpu_burner(busy):
         for source in notebooks:
             row = {"notebook": source.stem}
             for mode_quick in modes:
@@ -88,7 +112,7 @@ def run(quick: bool = False, busy: bool = False, lessons: str | None = None, ful
     totals = {m: sum(t[m]["seconds"] for t in timings.values()) for m in ran}
     rows.append({"notebook": "TOTAL", **{f"{m} s": s for m, s in totals.items()}})
     over = sorted(stem for stem, t in timings.items() if "full" in t and t["full"]["seconds"] > FULL_BUDGET_S)
-    return rows, {"notebooks": timings, "totals_seconds": totals, "busy": busy, "lessons": lessons, "modes": ran,
-                  "full_budget_seconds": FULL_BUDGET_S, "over_budget": over,
+    return rows, {"notebooks": timings, "totals_seconds": totals, "busy": busy, "cold": cold, "lessons": lessons,
+                  "modes": ran, "full_budget_seconds": FULL_BUDGET_S, "over_budget": over,
                   "load_before": [round(x, 2) for x in load_before],
                   "load_after": [round(x, 2) for x in os.getloadavg()]}

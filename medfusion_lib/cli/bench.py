@@ -1,4 +1,4 @@
-"""``medfusion bench NAME [--quick] [--busy] [--lessons 06,07] [--full-only] [--save-costs]``."""
+"""``medfusion bench NAME [--quick] [--busy] [--cold] [--lessons 06,07] [--full-only] [--save-costs]``."""
 from __future__ import annotations
 
 
@@ -11,6 +11,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default=None, help="folder for the JSON (default build/bench)")
     parser.add_argument("--busy", action="store_true", default=None,
                         help="course: run beside one CPU-bound process (a busy laptop)")
+    parser.add_argument("--cold", action="store_true", default=None,
+                        help="course: start from an empty build folder (no cached features or models: a first run)")
     parser.add_argument("--lessons", default=None, help="course: only these lessons, e.g. 06,07")
     parser.add_argument("--full-only", dest="full_only", action="store_true", default=None,
                         help="course: full mode only (make test already times quick mode)")
@@ -24,7 +26,7 @@ def _run(args) -> int:
 
     from medfusion_lib.bench import run_bench
 
-    options = {k: v for k, v in (("busy", args.busy), ("lessons", args.lessons), ("full_only", args.full_only),
-                                 ("save_costs", args.save_costs)) if v is not None}
+    options = {k: v for k, v in (("busy", args.busy), ("cold", args.cold), ("lessons", args.lessons),
+                                 ("full_only", args.full_only), ("save_costs", args.save_costs)) if v is not None}
     run_bench(args.name, quick=args.quick, out_dir=Path(args.out) if args.out else None, **options)
     return 0
