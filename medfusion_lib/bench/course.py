@@ -42,25 +42,15 @@ def cpu_burner(on: bool):
         burner.wait()
 
 
-@contextlib.contextmanager
 def empty_build_dir(on: bool, parent: Path):
     """Point ``$MEDFUSION_BUILD_DIR`` (which the lessons' kernels inherit) at a new empty folder under ``parent``
     while the block runs, so no cached feature or model from an earlier run is found (nothing when ``on`` is
     false). The learner's own ``build/`` is neither read nor touched."""
-    if not on:
-        yield None
-        return
+    from unittest.mock import patch
+
     from medfusion_lib.config import BUILD_ENV
 
-    before = os.environ.get(BUILD_ENV)
-    os.environ[BUILD_ENV] = str(parent / "cold-build")
-    try:
-        yield Path(os.environ[BUILD_ENV])
-    finally:
-        if before is None:
-            del os.environ[BUILD_ENV]
-        else:
-            os.environ[BUILD_ENV] = before
+    return patch.dict(os.environ, {BUILD_ENV: str(parent / "cold-build")}) if on else contextlib.nullcontext()
 
 
 def select(notebooks: list[Path], lessons: str | None) -> list[Path]:
