@@ -73,6 +73,7 @@ def test_bench_tests_profiles_a_real_pytest_run(tmp_path, monkeypatch):
     assert payload["workers"]["main"]["busy_s"] >= 0.5 and payload["idle_tail_s"] == 0.0
     # the whole machine's CPU, which also counts what nobody reaps: at least the busy loops above
     assert payload["machine_busy_cpu_seconds"] >= 0.7
+    assert payload["tests_cpu_seconds"] == pytest.approx(sum(cpu.values()), abs=0.1)
     assert payload["fresh_kernels"] == []
 
 
